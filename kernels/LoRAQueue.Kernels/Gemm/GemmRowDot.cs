@@ -1,0 +1,37 @@
+using System.Runtime.CompilerServices;
+
+namespace LoRAQueue.Kernels;
+
+/// <summary>
+/// Few-token GEMM: each unit owns a contiguous chunk of output rows and streams those W rows once;
+/// a 4-row block stays in cache while every token is dotted against it. Decode is bandwidth bound here.
+/// </summary>
+internal static unsafe class GemmRowDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunUnit(void* context, int unit)
+    {
+        ref GemmContext c = ref *(GemmContext*)context;
+        switch (c.Width, c.Type)
+        {
+            case (SimdWidth.V512, WeightType.F32): Run<Simd512, Vector512<float>, float>(ref c, unit); break;
+            case (SimdWidth.V512, _): Run<Simd512, Vector512<float>, ushort>(ref c, unit); break;
+            case (SimdWidth.V256, WeightType.F32): Run<Simd256, Vector256<float>, float>(ref c, unit); break;
+            case (SimdWidth.V256, _): Run<Simd256, Vector256<float>, ushort>(ref c, unit); break;
+            case (_, WeightType.F32): Run<Simd128, Vector128<float>, float>(ref c, unit); break;
+            default: Run<Simd128, Vector128<float>, ushort>(ref c, unit); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Run<TS, TV, TW>(ref GemmContext c, int unit)
+        where TS : struct, ISimd<TV> where TV : struct where TW : unmanaged
+    {
+        int rowStart = unit * c.RowsPerUnit;
+        int rowCount = Math.Min(c.RowsPerUnit, c.Rows - rowStart);
+        bool add = c.Accumulate || c.Bias != null;
+        if (c.Bias != null) Gemm.InitOutput(c, rowStart, rowCount);
+        TW* w = (TW*)c.W + (long)rowStart * c.Cols;
+        DotKernels.DotBlock<TS, TV, TW>(c.X, c.Cols, c.Tokens, w, c.Cols, rowCount, c.Cols, c.Y + rowStart, c.Rows, add);
+    }
+}
