@@ -1,0 +1,82 @@
+namespace LoRAQueue.Contracts;
+
+/// <summary>Durations in milliseconds. Queue = submitted → picked up by a worker; Wait = in the engine before its
+/// first step; Ttft = engine submit → first output token; Tpot = per output token after the first; Total = submitted → done.</summary>
+public sealed record JobTimings(double QueueMs, double WaitMs, double TtftMs, double TpotMs, double TotalMs);
+
+/// <summary>Event: a worker accepted the job and handed it to its engine.</summary>
+public sealed record JobStarted
+{
+    public int SchemaVersion { get; init; } = MessageSchema.CurrentVersion;
+    public Guid JobId { get; init; }
+    public string Tenant { get; init; } = "";
+    public string? AdapterId { get; init; }
+    public int? RankBucket { get; init; }
+    public string Worker { get; init; } = "";
+    public DateTimeOffset SubmittedAt { get; init; }
+    public DateTimeOffset StartedAt { get; init; }
+    public string Prompt { get; init; } = "";
+    public Dictionary<string, string>? Metadata { get; init; }
+    public string? WebhookUrl { get; init; }
+}
+
+/// <summary>Event: the job's output is ready. Published before the SubmitJob message is acknowledged.</summary>
+public sealed record JobCompleted
+{
+    public int SchemaVersion { get; init; } = MessageSchema.CurrentVersion;
+    public Guid JobId { get; init; }
+    public string Tenant { get; init; } = "";
+    public string? AdapterId { get; init; }
+    public int? RankBucket { get; init; }
+    public string Worker { get; init; } = "";
+    public string OutputText { get; init; } = "";
+    public int PromptTokens { get; init; }
+    public int OutputTokens { get; init; }
+    /// <summary>"eos" | "stop" | "length" | "cancelled".</summary>
+    public string FinishReason { get; init; } = "";
+    public JobTimings Timings { get; init; } = new(0, 0, 0, 0, 0);
+    public DateTimeOffset SubmittedAt { get; init; }
+    public DateTimeOffset CompletedAt { get; init; }
+    public string? WebhookUrl { get; init; }
+    public Dictionary<string, string>? Metadata { get; init; }
+}
+
+/// <summary>Event: the job can never complete; ReasonCode is one of <see cref="FailureReasons"/>.</summary>
+public sealed record JobFailed
+{
+    public int SchemaVersion { get; init; } = MessageSchema.CurrentVersion;
+    public Guid JobId { get; init; }
+    public string Tenant { get; init; } = "";
+    public string? AdapterId { get; init; }
+    public int? RankBucket { get; init; }
+    public string? Worker { get; init; }
+    public string ReasonCode { get; init; } = "";
+    public string Message { get; init; } = "";
+    public DateTimeOffset SubmittedAt { get; init; }
+    public DateTimeOffset FailedAt { get; init; }
+    public string? WebhookUrl { get; init; }
+    public Dictionary<string, string>? Metadata { get; init; }
+}
+
+public static class FailureReasons
+{
+    public const string UnknownAdapter = "unknown_adapter";
+    public const string PromptTooLong = "prompt_too_long";
+    public const string InvalidRequest = "invalid_request";
+    public const string EngineError = "engine_error";
+}
+
+/// <summary>Event: a worker's load, published every few seconds.</summary>
+public sealed record WorkerLoadReport
+{
+    public string Worker { get; init; } = "";
+    public int[] RankBuckets { get; init; } = [];
+    public bool ServesBase { get; init; }
+    public int RunningSequences { get; init; }
+    public int WaitingSequences { get; init; }
+    public int KvBlocksFree { get; init; }
+    public int KvBlocksTotal { get; init; }
+    public double TokensPerSecond { get; init; }
+    public string[] ResidentAdapters { get; init; } = [];
+    public DateTimeOffset At { get; init; }
+}

@@ -1,0 +1,34 @@
+namespace LoRAQueue.Contracts;
+
+/// <summary>Sampling settings of a job. Temperature 0 = greedy; TopK 0 and TopP 1 = off.</summary>
+public sealed record SamplingOptions
+{
+    public float Temperature { get; init; }
+    public float TopP { get; init; } = 1;
+    public int TopK { get; init; }
+    public ulong? Seed { get; init; }
+    public string[]? Stop { get; init; }
+}
+
+/// <summary>Command: run one generation. Sent to the rank queue of the adapter's bucket (lora-base without an adapter).
+/// Carried as raw camelCase JSON so that a producer in any language can publish it with a plain AMQP client.</summary>
+public sealed record SubmitJob
+{
+    public int SchemaVersion { get; init; } = MessageSchema.CurrentVersion;
+    public Guid JobId { get; init; }
+    public string Tenant { get; init; } = "";
+    /// <summary>Null = the base model.</summary>
+    public string? AdapterId { get; init; }
+    public string Prompt { get; init; } = "";
+    public SamplingOptions? Sampling { get; init; }
+    public int MaxTokens { get; init; } = 64;
+    public string? WebhookUrl { get; init; }
+    public Dictionary<string, string>? Metadata { get; init; }
+    public DateTimeOffset SubmittedAt { get; init; }
+}
+
+public static class MessageSchema
+{
+    /// <summary>The schema version these records describe; readers accept this and older.</summary>
+    public const int CurrentVersion = 1;
+}

@@ -1,0 +1,44 @@
+using LoRAQueue.Contracts;
+using MassTransit;
+
+namespace LoRAQueue.History;
+
+/// <summary>
+/// Records the workers' job events in the history. Delivery is at least once and in any order; the history's
+/// upserts make redeliveries and late events harmless, so the consumer just forwards each one.
+/// </summary>
+public sealed class JobHistoryRecorder(IJobHistory history) :
+    IConsumer<JobStarted>, IConsumer<JobCompleted>, IConsumer<JobFailed>
+{
+    public Task Consume(ConsumeContext<JobStarted> context) => history.RecordStartedAsync(context.Message, context.CancellationToken);
+
+    public Task Consume(ConsumeContext<JobCompleted> context) => history.RecordCompletedAsync(context.Message, context.CancellationToken);
+
+    public Task Consume(ConsumeContext<JobFailed> context) => history.RecordFailedAsync(context.Message, context.CancellationToken);
+}
+
+/// <summary>Receive endpoint <c>job-history</c>; short retries ride out a database restart or failover.</summary>
+public sealed class JobHistoryRecorderDefinition : ConsumerDefinition<JobHistoryRecorder>
+{
+    public const string QueueName = "job-history";
+
+    public JobHistoryRecorderDefinition() => EndpointName = QueueName;
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<JobHistoryRecorder> consumerConfigurator, IRegistrationContext context)
+    {
+        consumerConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10),
+                                                                TimeSpan.FromMilliseconds(500)));
+    }
+}
+
+public static class JobHistoryRecorderRegistration
+{
+    /// <summary>Adds <see cref="JobHistoryRecorder"/> on receive endpoint <c>job-history</c>. The host registers an
+    /// <see cref="IJobHistory"/> and calls ConfigureEndpoints.</summary>
+    public static IBusRegistrationConfigurator AddJobHistoryRecorder(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<JobHistoryRecorder, JobHistoryRecorderDefinition>();
+        return bus;
+    }
+}

@@ -1,0 +1,54 @@
+namespace LoRAQueue.History;
+
+/// <summary>One job as the history knows it (a row of <c>jobs</c>). Timestamps are UTC with microsecond precision.</summary>
+public sealed record JobRecord(
+    Guid JobId,
+    string Tenant,
+    string? AdapterId,
+    int? RankBucket,
+    JobStatus Status,
+    string? Prompt,
+    string? OutputText,
+    int? PromptTokens,
+    int? OutputTokens,
+    string? FinishReason,
+    string? ErrorCode,
+    string? ErrorMessage,
+    string? Worker,
+    string? WebhookUrl,
+    IReadOnlyDictionary<string, string>? Metadata,
+    DateTimeOffset SubmittedAt,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? CompletedAt, // when it completed or failed
+    double? QueueMs,
+    double? WaitMs,
+    double? TtftMs,
+    double? TpotMs,
+    double? TotalMs,
+    DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// A history query: every filter given must match (null = any). <see cref="Since"/> is inclusive and
+/// <see cref="Until"/> exclusive, both on SubmittedAt. Results come newest first; pass a page's
+/// <see cref="JobPage.Next"/> as <see cref="After"/> to get the following page.
+/// </summary>
+public sealed record JobQuery(
+    string? Tenant = null,
+    string? AdapterId = null,
+    JobStatus? Status = null,
+    DateTimeOffset? Since = null,
+    DateTimeOffset? Until = null,
+    int Limit = 50,
+    string? After = null)
+{
+    public const int MaxLimit = 1000;
+
+    internal void Validate()
+    {
+        if (Limit is < 1 or > MaxLimit)
+            throw new ArgumentOutOfRangeException(nameof(Limit), Limit, $"a page holds 1 to {MaxLimit} jobs");
+    }
+}
+
+/// <summary>A page of jobs; <see cref="Next"/> is null on the last page.</summary>
+public sealed record JobPage(IReadOnlyList<JobRecord> Items, string? Next);

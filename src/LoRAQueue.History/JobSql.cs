@@ -1,0 +1,84 @@
+using System.Text;
+using Dapper;
+
+namespace LoRAQueue.History;
+
+/// <summary>The SQL of <see cref="PostgresJobHistory"/>.</summary>
+internal static class JobSql
+{
+    private const string Columns = """
+        job_id AS JobId, tenant AS Tenant, adapter_id AS AdapterId, rank_bucket AS RankBucket, status AS Status,
+        prompt AS Prompt, output_text AS OutputText, prompt_tokens AS PromptTokens, output_tokens AS OutputTokens,
+        finish_reason AS FinishReason, error_code AS ErrorCode, error_message AS ErrorMessage, worker AS Worker,
+        webhook_url AS WebhookUrl, metadata::text AS Metadata, submitted_at AS SubmittedAt, started_at AS StartedAt,
+        completed_at AS CompletedAt, queue_ms AS QueueMs, wait_ms AS WaitMs, ttft_ms AS TtftMs, tpot_ms AS TpotMs,
+        total_ms AS TotalMs, updated_at AS UpdatedAt
+        """;
+
+    /// <summary>
+    /// Insert, or move an existing job forward: the update applies only when the event raises status_rank, so
+    /// redeliveries and late events are no-ops. Tenant and submitted_at stay as first recorded; other columns
+    /// take the event's value when it has one (the same merge as <see cref="JobTransitions.Merge"/>).
+    /// </summary>
+    public const string Upsert = """
+        INSERT INTO jobs (job_id, tenant, adapter_id, rank_bucket, status, status_rank, prompt, output_text,
+                          prompt_tokens, output_tokens, finish_reason, error_code, error_message, worker, webhook_url,
+                          metadata, submitted_at, started_at, completed_at, queue_ms, wait_ms, ttft_ms, tpot_ms, total_ms,
+                          updated_at)
+        VALUES (@JobId, @Tenant, @AdapterId, @RankBucket, @Status, @StatusRank, @Prompt, @OutputText,
+                @PromptTokens, @OutputTokens, @FinishReason, @ErrorCode, @ErrorMessage, @Worker, @WebhookUrl,
+                CAST(@Metadata AS jsonb), @SubmittedAt, @StartedAt, @CompletedAt, @QueueMs, @WaitMs, @TtftMs, @TpotMs, @TotalMs,
+                now())
+        ON CONFLICT (job_id) DO UPDATE SET
+            status = EXCLUDED.status,
+            status_rank = EXCLUDED.status_rank,
+            adapter_id = COALESCE(EXCLUDED.adapter_id, jobs.adapter_id),
+            rank_bucket = COALESCE(EXCLUDED.rank_bucket, jobs.rank_bucket),
+            prompt = COALESCE(EXCLUDED.prompt, jobs.prompt),
+            output_text = COALESCE(EXCLUDED.output_text, jobs.output_text),
+            prompt_tokens = COALESCE(EXCLUDED.prompt_tokens, jobs.prompt_tokens),
+            output_tokens = COALESCE(EXCLUDED.output_tokens, jobs.output_tokens),
+            finish_reason = COALESCE(EXCLUDED.finish_reason, jobs.finish_reason),
+            error_code = COALESCE(EXCLUDED.error_code, jobs.error_code),
+            error_message = COALESCE(EXCLUDED.error_message, jobs.error_message),
+            worker = COALESCE(EXCLUDED.worker, jobs.worker),
+            webhook_url = COALESCE(EXCLUDED.webhook_url, jobs.webhook_url),
+            metadata = COALESCE(EXCLUDED.metadata, jobs.metadata),
+            started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
+            completed_at = COALESCE(EXCLUDED.completed_at, jobs.completed_at),
+            queue_ms = COALESCE(EXCLUDED.queue_ms, jobs.queue_ms),
+            wait_ms = COALESCE(EXCLUDED.wait_ms, jobs.wait_ms),
+            ttft_ms = COALESCE(EXCLUDED.ttft_ms, jobs.ttft_ms),
+            tpot_ms = COALESCE(EXCLUDED.tpot_ms, jobs.tpot_ms),
+            total_ms = COALESCE(EXCLUDED.total_ms, jobs.total_ms),
+            updated_at = now()
+        WHERE jobs.status_rank < EXCLUDED.status_rank
+        """;
+
+    public const string Get = $"SELECT {Columns} FROM jobs WHERE job_id = @JobId";
+
+    /// <summary>A page query: filters, then the keyset position, newest first. Fetches one row more than the
+    /// page so the caller knows whether a next page exists.</summary>
+    public static (string Sql, DynamicParameters Parameters) List(JobQuery q, JobCursor? after)
+    {
+        var where = new List<string>();
+        var p = new DynamicParameters();
+        if (q.Tenant is not null) { where.Add("tenant = @Tenant"); p.Add("Tenant", q.Tenant); }
+        if (q.AdapterId is not null) { where.Add("adapter_id = @AdapterId"); p.Add("AdapterId", q.AdapterId); }
+        if (q.Status is { } status) { where.Add("status = @Status"); p.Add("Status", JobStatuses.Name(status)); }
+        if (q.Since is { } since) { where.Add("submitted_at >= @Since"); p.Add("Since", Timestamps.Normalize(since)); }
+        if (q.Until is { } until) { where.Add("submitted_at < @Until"); p.Add("Until", Timestamps.Normalize(until)); }
+        if (after is { } cursor)
+        {
+            where.Add("(submitted_at, job_id) < (@AfterSubmittedAt, @AfterJobId)");
+            p.Add("AfterSubmittedAt", cursor.SubmittedAt);
+            p.Add("AfterJobId", cursor.JobId);
+        }
+        p.Add("Take", q.Limit + 1);
+
+        var sql = new StringBuilder($"SELECT {Columns} FROM jobs");
+        if (where.Count > 0) sql.Append(" WHERE ").AppendJoin(" AND ", where);
+        sql.Append(" ORDER BY submitted_at DESC, job_id DESC LIMIT @Take");
+        return (sql.ToString(), p);
+    }
+}

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Dapper;
+using LoRAQueue.Contracts;
+using Npgsql;
+
+namespace LoRAQueue.History;
+
+/// <summary>The job history in Postgres (table <c>jobs</c>, see migrations/). Each Record* is one upsert statement.</summary>
+public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistory
+{
+    public Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) =>
+        Record(JobTransitions.FromQueued(job, rankBucket), ct);
+
+    public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => Record(JobTransitions.FromStarted(e), ct);
+
+    public Task RecordCompletedAsync(JobCompleted e, CancellationToken ct) => Record(JobTransitions.FromCompleted(e), ct);
+
+    public Task RecordFailedAsync(JobFailed e, CancellationToken ct) => Record(JobTransitions.FromFailed(e), ct);
+
+    public async Task<JobRecord?> GetAsync(Guid jobId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(
+            new CommandDefinition(JobSql.Get, new { JobId = jobId }, cancellationToken: ct));
+        return row?.ToRecord();
+    }
+
+    public async Task<JobPage> ListAsync(JobQuery q, CancellationToken ct)
+    {
+        q.Validate();
+        JobCursor? after = string.IsNullOrEmpty(q.After) ? null : JobCursor.Decode(q.After);
+        var (sql, parameters) = JobSql.List(q, after);
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        var rows = (await connection.QueryAsync<JobRow>(new CommandDefinition(sql, parameters, cancellationToken: ct))).ToList();
+        var page = rows.Take(q.Limit).Select(r => r.ToRecord()).ToList();
+        string? next = rows.Count > q.Limit ? JobCursor.Of(page[^1]).Encode() : null;
+        return new JobPage(page, next);
+    }
+
+    private async Task Record(JobRecord job, CancellationToken ct)
+    {
+        var parameters = new
+        {
+            job.JobId, job.Tenant, job.AdapterId, job.RankBucket,
+            Status = JobStatuses.Name(job.Status),
+            StatusRank = (short)JobStatuses.Rank(job.Status),
+            job.Prompt, job.OutputText, job.PromptTokens, job.OutputTokens, job.FinishReason, job.ErrorCode,
+            job.ErrorMessage, job.Worker, job.WebhookUrl,
+            Metadata = job.Metadata is null ? null : JsonSerializer.Serialize(job.Metadata),
+            job.SubmittedAt, job.StartedAt, job.CompletedAt,
+            job.QueueMs, job.WaitMs, job.TtftMs, job.TpotMs, job.TotalMs,
+        };
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(JobSql.Upsert, parameters, cancellationToken: ct));
+    }
+
+    /// <summary>A row as Dapper reads it (Npgsql returns timestamptz as UTC DateTime).</summary>
+    private sealed class JobRow
+    {
+        public Guid JobId { get; set; }
+        public string Tenant { get; set; } = "";
+        public string? AdapterId { get; set; }
+        public int? RankBucket { get; set; }
+        public string Status { get; set; } = "";
+        public string? Prompt { get; set; }
+        public string? OutputText { get; set; }
+        public int? PromptTokens { get; set; }
+        public int? OutputTokens { get; set; }
+        public string? FinishReason { get; set; }
+        public string? ErrorCode { get; set; }
+        public string? ErrorMessage { get; set; }
+        public string? Worker { get; set; }
+        public string? WebhookUrl { get; set; }
+        public string? Metadata { get; set; }
+        public DateTime SubmittedAt { get; set; }
+        public DateTime? StartedAt { get; set; }
+        public DateTime? CompletedAt { get; set; }
+        public double? QueueMs { get; set; }
+        public double? WaitMs { get; set; }
+        public double? TtftMs { get; set; }
+        public double? TpotMs { get; set; }
+        public double? TotalMs { get; set; }
+        public DateTime UpdatedAt { get; set; }
+
+        public JobRecord ToRecord() => new(
+            JobId, Tenant, AdapterId, RankBucket, JobStatuses.Parse(Status), Prompt, OutputText, PromptTokens,
+            OutputTokens, FinishReason, ErrorCode, ErrorMessage, Worker, WebhookUrl,
+            Metadata is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(Metadata),
+            Timestamps.FromUtc(SubmittedAt), Timestamps.FromUtc(StartedAt), Timestamps.FromUtc(CompletedAt),
+            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt));
+    }
+}

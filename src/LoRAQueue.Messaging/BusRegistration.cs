@@ -1,0 +1,116 @@
+using System.Net.Mime;
+using LoRAQueue.Contracts;
+using LoRAQueue.Core;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+
+namespace LoRAQueue.Messaging;
+
+public enum TransportKind { RabbitMq, InMemory }
+
+public static class BusRegistration
+{
+    /// <summary>LoRAQueue:Transport = "rabbitmq" (default) | "inmemory".</summary>
+    public static TransportKind TransportOf(IConfiguration configuration)
+    {
+        var value = configuration["LoRAQueue:Transport"];
+        return value?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "rabbitmq" => TransportKind.RabbitMq,
+            "inmemory" or "in-memory" => TransportKind.InMemory,
+            _ => throw new FormatException($"configuration LoRAQueue:Transport = '{value}': expected 'rabbitmq' or 'inmemory'"),
+        };
+    }
+
+    /// <summary>LoRAQueue:RankBuckets ("8,16,32,64,128"), default <see cref="RankBuckets.Default"/>.</summary>
+    public static RankBuckets RankBucketsOf(IConfiguration configuration) =>
+        configuration["LoRAQueue:RankBuckets"] is { Length: > 0 } text ? RankBuckets.Parse(text) : RankBuckets.Default;
+
+    /// <summary>
+    /// Adds MassTransit on the configured transport (usage telemetry off, publisher confirms on, bounded prefetch),
+    /// the rank-queue topology step (<see cref="IRankQueueDeclarer"/>), <see cref="RankBuckets"/> and
+    /// <see cref="JobPublisher"/> (which needs IAdapterRegistry and IJobHistory registered by the host).
+    /// <paramref name="configure"/> adds consumers; endpoints registered there are created by ConfigureEndpoints.
+    /// </summary>
+    public static IServiceCollection AddLoRAQueueBus(this IServiceCollection services, IConfiguration configuration,
+                                                     Action<IBusRegistrationConfigurator>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var transport = TransportOf(configuration);
+        var buckets = RankBucketsOf(configuration);
+        services.TryAddSingleton(buckets);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<JobPublisher>();
+
+        if (transport == TransportKind.RabbitMq)
+        {
+            var settings = RabbitMqSettings.From(configuration);
+            services.TryAddSingleton(settings);
+            services.TryAddSingleton<IRankQueueDeclarer>(sp => new RabbitMqRankQueueDeclarer(sp.GetRequiredService<RabbitMqSettings>(),
+                sp.GetRequiredService<RankBuckets>(), sp.GetRequiredService<ILogger<RabbitMqRankQueueDeclarer>>()));
+        }
+        else
+        {
+            services.TryAddSingleton<IRankQueueDeclarer, InMemoryRankQueueDeclarer>();
+        }
+
+        services.AddMassTransit(x =>
+        {
+            x.DisableUsageTelemetry();
+            x.SetKebabCaseEndpointNameFormatter();
+            configure?.Invoke(x);
+
+            if (transport == TransportKind.RabbitMq)
+            {
+                x.UsingRabbitMq((context, cfg) =>
+                {
+                    var settings = context.GetRequiredService<RabbitMqSettings>();
+                    cfg.Host(settings.Host, (ushort)settings.Port, settings.VirtualHost, h =>
+                    {
+                        h.Username(settings.Username);
+                        h.Password(settings.Password);
+                        h.PublisherConfirmation = true;
+                        h.ConnectionName(System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name ?? "loraqueue");
+                    });
+                    cfg.PrefetchCount = settings.PrefetchCount;
+                    UseRawJsonForSubmitJob(cfg);
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                x.UsingInMemory((context, cfg) =>
+                {
+                    UseRawJsonForSubmitJob(cfg);
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+        });
+        return services;
+    }
+
+    /// <summary>The content type of raw JSON messages (no MassTransit envelope).</summary>
+    public static readonly ContentType RawJson = new("application/json");
+
+    /// <summary>The content type of MassTransit's JSON envelope (messageId, messageType, message …).</summary>
+    public static readonly ContentType EnvelopeJson = new("application/vnd.masstransit+json");
+
+    /// <summary>
+    /// SubmitJob goes out as plain JSON, the same bytes a non-.NET producer writes. Events always keep the envelope:
+    /// MassTransit would otherwise publish them in the serializer of the message being consumed (raw, on rank queues),
+    /// and a raw event carries no message type for the job-history endpoint to route by.
+    /// </summary>
+    private static void UseRawJsonForSubmitJob(IBusFactoryConfigurator cfg)
+    {
+        cfg.UseRawJsonSerializer(RawSerializerOptions.AddTransportHeaders | RawSerializerOptions.CopyHeaders, isDefault: false);
+        cfg.Send<SubmitJob>(s => s.UseSerializer(RawJson));
+        cfg.Send<JobStarted>(s => s.UseSerializer(EnvelopeJson));
+        cfg.Send<JobCompleted>(s => s.UseSerializer(EnvelopeJson));
+        cfg.Send<JobFailed>(s => s.UseSerializer(EnvelopeJson));
+        cfg.Send<WorkerLoadReport>(s => s.UseSerializer(EnvelopeJson));
+    }
+}

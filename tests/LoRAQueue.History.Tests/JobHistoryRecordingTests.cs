@@ -1,0 +1,213 @@
+using LoRAQueue.Contracts;
+
+namespace LoRAQueue.History.Tests;
+
+/// <summary>How any IJobHistory records events: idempotent, in any order, never moving a job back.</summary>
+public abstract class JobHistoryRecordingTests
+{
+    protected abstract IJobHistory History { get; }
+
+    private static readonly CancellationToken Ct = CancellationToken.None;
+
+    [Fact]
+    public async Task Queued_job_is_recorded_with_what_the_submission_says()
+    {
+        var job = JobEvents.New();
+        await History.RecordQueuedAsync(job.Submit, rankBucket: 16, Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.NotNull(record);
+        Assert.Equal(JobStatus.Queued, record.Status);
+        Assert.Equal((job.Tenant, "support-bot", 16), (record.Tenant, record.AdapterId, record.RankBucket));
+        Assert.Equal("Summarise the ticket", record.Prompt);
+        Assert.Equal("https://client.example/hooks/jobs", record.WebhookUrl);
+        Assert.Equal("T-17", record.Metadata!["ticket"]);
+        Assert.Equal(JobEvents.Epoch, record.SubmittedAt);
+        Assert.Null(record.StartedAt);
+        Assert.Null(record.CompletedAt);
+        Assert.Equal(TimeSpan.Zero, record.UpdatedAt.Offset);
+    }
+
+    [Fact]
+    public async Task Full_lifecycle_keeps_every_events_fields()
+    {
+        var job = JobEvents.New();
+        await History.RecordQueuedAsync(job.Submit, 16, Ct);
+        await History.RecordStartedAsync(job.Started(), Ct);
+        await History.RecordCompletedAsync(job.Completed(), Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.NotNull(record);
+        Assert.Equal(JobStatus.Completed, record.Status);
+        Assert.Equal("Summarise the ticket", record.Prompt);                       // from the submission
+        Assert.Equal(JobEvents.Epoch.AddMilliseconds(250), record.StartedAt);      // from JobStarted
+        Assert.Equal(JobEvents.Epoch.AddMilliseconds(380), record.CompletedAt);    // from JobCompleted
+        Assert.Equal(("The customer wants a refund.", 5, 7, "eos", "worker-a"),
+                     (record.OutputText, record.PromptTokens, record.OutputTokens, record.FinishReason, record.Worker));
+        Assert.Equal((250d, 3d, 40d, 12.5d, 380d), (record.QueueMs, record.WaitMs, record.TtftMs, record.TpotMs, record.TotalMs));
+        Assert.Null(record.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Failed_job_records_the_reason()
+    {
+        var job = JobEvents.New();
+        await History.RecordQueuedAsync(job.Submit, 16, Ct);
+        await History.RecordFailedAsync(job.Failed(), Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.NotNull(record);
+        Assert.Equal(JobStatus.Failed, record.Status);
+        Assert.Equal(FailureReasons.PromptTooLong, record.ErrorCode);
+        Assert.Equal("prompt has 9000 tokens; the model takes 2048", record.ErrorMessage);
+        Assert.Equal(JobEvents.Epoch.AddMilliseconds(300), record.CompletedAt);
+        Assert.Null(record.OutputText);
+    }
+
+    [Fact]
+    public async Task Redelivered_started_changes_nothing()
+    {
+        var job = JobEvents.New();
+        await History.RecordStartedAsync(job.Started(), Ct);
+        var first = await History.GetAsync(job.JobId, Ct);
+
+        await History.RecordStartedAsync(job.Started(worker: "worker-b"), Ct);
+
+        JobAssert.Same(first!, await History.GetAsync(job.JobId, Ct));
+    }
+
+    [Fact]
+    public async Task Redelivered_completed_changes_nothing_even_with_other_output()
+    {
+        var job = JobEvents.New();
+        await History.RecordStartedAsync(job.Started(), Ct);
+        await History.RecordCompletedAsync(job.Completed("first answer"), Ct);
+        var first = await History.GetAsync(job.JobId, Ct);
+
+        await History.RecordCompletedAsync(job.Completed("a re-run's answer", worker: "worker-b"), Ct);
+
+        JobAssert.Same(first!, await History.GetAsync(job.JobId, Ct));
+        Assert.Equal("first answer", first!.OutputText);
+    }
+
+    [Fact]
+    public async Task Late_started_after_completed_changes_nothing()
+    {
+        var job = JobEvents.New();
+        await History.RecordCompletedAsync(job.Completed(), Ct);
+        var completed = await History.GetAsync(job.JobId, Ct);
+
+        await History.RecordStartedAsync(job.Started(worker: "worker-b"), Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        JobAssert.Same(completed!, record);
+        Assert.Equal(JobStatus.Completed, record!.Status);
+    }
+
+    [Fact]
+    public async Task First_terminal_event_wins()
+    {
+        var completedFirst = JobEvents.New();
+        await History.RecordCompletedAsync(completedFirst.Completed(), Ct);
+        await History.RecordFailedAsync(completedFirst.Failed(), Ct);
+        var a = await History.GetAsync(completedFirst.JobId, Ct);
+        Assert.Equal((JobStatus.Completed, (string?)null), (a!.Status, a.ErrorCode));
+
+        var failedFirst = JobEvents.New();
+        await History.RecordFailedAsync(failedFirst.Failed(), Ct);
+        await History.RecordCompletedAsync(failedFirst.Completed(), Ct);
+        var b = await History.GetAsync(failedFirst.JobId, Ct);
+        Assert.Equal((JobStatus.Failed, (string?)null), (b!.Status, b.OutputText));
+    }
+
+    [Fact]
+    public async Task Queued_recorded_after_the_worker_started_does_not_move_it_back()
+    {
+        // The gateway records "queued" after publishing; a fast worker can get there first.
+        var job = JobEvents.New();
+        await History.RecordStartedAsync(job.Started(), Ct);
+        var running = await History.GetAsync(job.JobId, Ct);
+
+        await History.RecordQueuedAsync(job.Submit, 16, Ct);
+
+        JobAssert.Same(running!, await History.GetAsync(job.JobId, Ct));
+    }
+
+    [Fact]
+    public async Task Completed_as_the_first_event_creates_the_job()
+    {
+        var job = JobEvents.New(adapterId: null, rankBucket: null);
+        await History.RecordCompletedAsync(job.Completed(), Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.Equal(JobStatus.Completed, record!.Status);
+        Assert.Null(record.AdapterId);
+        Assert.Null(record.Prompt);
+        Assert.Equal(job.Tenant, record.Tenant);
+    }
+
+    [Fact]
+    public async Task Concurrent_redeliveries_leave_exactly_one_row_in_its_final_state()
+    {
+        var job = JobEvents.New();
+        var deliveries = Enumerable.Range(0, 24).Select(i => (i % 3) switch
+        {
+            0 => History.RecordQueuedAsync(job.Submit, 16, Ct),
+            1 => History.RecordStartedAsync(job.Started(), Ct),
+            _ => History.RecordCompletedAsync(job.Completed(), Ct),
+        });
+        await Task.WhenAll(deliveries);
+
+        var page = await History.ListAsync(new JobQuery(Tenant: job.Tenant), Ct);
+        var only = Assert.Single(page.Items);
+        Assert.Equal(JobStatus.Completed, only.Status);
+        Assert.Equal("The customer wants a refund.", only.OutputText);
+    }
+
+    [Fact]
+    public async Task Timestamps_are_kept_in_utc_to_the_microsecond()
+    {
+        var local = new DateTimeOffset(2025, 6, 1, 14, 30, 0, TimeSpan.FromHours(2)).AddTicks(1_234_567); // 123456.7 µs
+        var job = JobEvents.New(submittedAt: local);
+        await History.RecordQueuedAsync(job.Submit, null, Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.Equal(TimeSpan.Zero, record!.SubmittedAt.Offset);
+        Assert.Equal(new DateTimeOffset(2025, 6, 1, 12, 30, 0, TimeSpan.Zero).AddTicks(1_234_560), record.SubmittedAt);
+    }
+
+    [Fact]
+    public async Task Stored_metadata_does_not_follow_later_changes_to_the_callers_dictionary()
+    {
+        var job = JobEvents.New();
+        var submit = job.Submit;
+        await History.RecordQueuedAsync(submit, 16, Ct);
+        submit.Metadata!["ticket"] = "changed";
+
+        Assert.Equal("T-17", (await History.GetAsync(job.JobId, Ct))!.Metadata!["ticket"]);
+    }
+
+    [Fact]
+    public async Task Unknown_job_is_null()
+    {
+        Assert.Null(await History.GetAsync(Guid.NewGuid(), Ct));
+    }
+
+    [Fact]
+    public async Task Event_without_a_job_id_is_refused()
+    {
+        var job = JobEvents.New() with { JobId = Guid.Empty };
+        await Assert.ThrowsAsync<ArgumentException>(() => History.RecordStartedAsync(job.Started(), Ct));
+    }
+}
+
+public sealed class InMemoryJobHistoryRecordingTests : JobHistoryRecordingTests
+{
+    protected override IJobHistory History { get; } = new InMemoryJobHistory();
+}
+
+public sealed class PostgresJobHistoryRecordingTests(PostgresDatabaseFixture db)
+    : JobHistoryRecordingTests, IClassFixture<PostgresDatabaseFixture>
+{
+    protected override IJobHistory History { get; } = new PostgresJobHistory(db.Database.DataSource);
+}

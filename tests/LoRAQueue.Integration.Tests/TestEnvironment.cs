@@ -1,0 +1,52 @@
+namespace LoRAQueue.Integration.Tests;
+
+/// <summary>The real servers the tests talk to, as scripts/services.sh describes them in its env file.</summary>
+public sealed record TestEnvironment(string RabbitHost, int RabbitPort, string RabbitUser, string RabbitPassword,
+                                     string PostgresConnectionString, string RepositoryRoot)
+{
+    private const string HowToRun =
+        "The integration tests need RabbitMQ and Postgres started by the project: run scripts/test.sh, or " +
+        "`scripts/services.sh start && source .cache/services/services.env` before `dotnet test`.";
+
+    private static readonly Lazy<TestEnvironment> Current = new(Load);
+
+    public static TestEnvironment Get() => Current.Value;
+
+    private static TestEnvironment Load()
+    {
+        string Need(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v
+            ? v
+            : throw new InvalidOperationException($"environment variable {name} is not set. {HowToRun}");
+        return new TestEnvironment(
+            Need("LORAQUEUE__RABBITMQ__HOST"),
+            int.Parse(Need("LORAQUEUE__RABBITMQ__PORT"), System.Globalization.CultureInfo.InvariantCulture),
+            Need("LORAQUEUE__RABBITMQ__USERNAME"),
+            Need("LORAQUEUE__RABBITMQ__PASSWORD"),
+            Need("LORAQUEUE__POSTGRES__CONNECTIONSTRING"),
+            FindRepositoryRoot());
+    }
+
+    /// <summary>Where scripts/services.sh wrote its env file (it also records how to reach the RabbitMQ node).</summary>
+    public string ServicesEnvFile => Environment.GetEnvironmentVariable("LORAQUEUE_SERVICES_ENV") is { Length: > 0 } path
+        ? path
+        : Path.Combine(RepositoryRoot, ".cache", "services", "services.env");
+
+    /// <summary>The worker built next to these tests (same configuration: Release or Debug).</summary>
+    public string WorkerDll
+    {
+        get
+        {
+            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
+            var dll = Path.Combine(RepositoryRoot, "workers", "LoRAQueue.Worker", "bin", configuration, "net10.0", "LoRAQueue.Worker.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException(
+                $"worker not built at {dll}: build tests/LoRAQueue.Integration.Tests (it builds the worker first)", dll);
+        }
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "LoRAQueue.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"no LoRAQueue.sln above {AppContext.BaseDirectory}");
+    }
+}

@@ -1,0 +1,102 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace LoRAQueue.Integration.Tests;
+
+/// <summary>A worker host running as a real child process (`dotnet LoRAQueue.Worker.dll`) configured by environment.</summary>
+public sealed partial class WorkerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private WorkerProcess(string id, Process process)
+    {
+        Id = id;
+        _process = process;
+    }
+
+    public string Id { get; }
+    public int ProcessId => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Everything the worker printed so far (for failure messages).</summary>
+    public string Output => $"--- worker {Id} (pid {_process.Id}) ---{Environment.NewLine}{string.Join(Environment.NewLine, _output)}";
+
+    public static async Task<WorkerProcess> StartAsync(string workerDll, string id, IReadOnlyDictionary<string, string> environment,
+                                                       TimeSpan? readyTimeout = null)
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var start = new ProcessStartInfo(dotnet)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(workerDll);
+        foreach (var (k, v) in environment) start.Environment[k] = v;
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var worker = new WorkerProcess(id, process);
+        process.OutputDataReceived += (_, e) => worker.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => worker.OnLine(e.Data);
+        process.Exited += (_, _) => worker._ready.TrySetException(
+            new InvalidOperationException($"worker {id} exited before it was ready.{Environment.NewLine}{worker.Output}"));
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await worker._ready.Task.WaitAsync(readyTimeout ?? TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            await worker.DisposeAsync();
+            throw new TimeoutException($"worker {id} did not report ready in time.{Environment.NewLine}{worker.Output}");
+        }
+        return worker;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null) return;
+        _output.Enqueue(line);
+        if (line.Contains(" ready on ", StringComparison.Ordinal)) _ready.TrySetResult();
+    }
+
+    /// <summary>SIGKILL: the process dies at once, acknowledging nothing more.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM: what an orchestrator sends to stop a worker gracefully.</summary>
+    public void Terminate()
+    {
+        if (kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await KillAsync();
+        }
+        catch (InvalidOperationException) // never started
+        {
+        }
+        _process.Dispose();
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int signal);
+}

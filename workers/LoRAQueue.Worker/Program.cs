@@ -1,0 +1,83 @@
+using LoRAQueue.History;
+using LoRAQueue.Messaging;
+using LoRAQueue.Worker;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+// The worker host. Configuration: appsettings.json, env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value.
+var builder = Host.CreateApplicationBuilder(args);
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+    o.IncludeScopes = false;
+});
+builder.Logging.AddFilter("MassTransit", LogLevel.Warning);
+builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+using var startupLoggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+}));
+var startupLogger = startupLoggers.CreateLogger("LoRAQueue.Worker");
+
+EngineRuntime runtime;
+WorkerSettings settings;
+try
+{
+    var buckets = BusRegistration.RankBucketsOf(builder.Configuration);
+    settings = WorkerSettings.From(builder.Configuration, buckets);
+    runtime = EngineRuntime.Load(settings);
+    startupLogger.LogInformation("Worker {Worker}: model {Model} ({Bytes:N0} bytes of weights), {Blocks} KV blocks, max {Sequences} sequences",
+        settings.Id, settings.ModelPath, runtime.Model.WeightBytes, runtime.Engine.KvBlockCount, settings.MaxSequences);
+    builder.Services.AddWorkerHistory(builder.Configuration, settings, buckets, startupLogger);
+}
+catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or ArgumentException or MigrationException
+                               or Npgsql.NpgsqlException)
+{
+    startupLogger.LogCritical("Worker cannot start: {Message}", e.Message);
+    return 2;
+}
+
+var services = builder.Services;
+services.AddSingleton(settings);
+services.AddSingleton(runtime);
+services.AddSingleton<JobValidator>();
+services.AddSingleton<AdapterCache>();
+services.AddSingleton<WorkerStats>();
+services.AddSingleton<WorkerShutdown>();
+services.AddSingleton<RankQueueEndpoints>();
+services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(20));
+
+// Start order = registration order; stop order is the reverse: the lifecycle drains before the bus stops, and the
+// engine loop stops last.
+services.AddHostedService<EngineLoopService>();
+services.AddLoRAQueueBus(builder.Configuration, x =>
+{
+    x.AddConsumer<SubmitJobConsumer>();
+    if (settings.RecorderEnabled) x.AddJobHistoryRecorder();
+});
+services.AddOptions<MassTransitHostOptions>().Configure(o =>
+{
+    o.WaitUntilStarted = true;
+    o.StartTimeout = TimeSpan.FromSeconds(60);
+    // Rank queues are drained by WorkerLifecycle before this; what is left (abandoned jobs) goes back to the broker
+    // when the connection closes, so the bus need not wait long.
+    o.StopTimeout = TimeSpan.FromSeconds(5);
+});
+services.AddHostedService<WorkerLifecycle>();
+services.AddHostedService<LoadReporter>();
+
+try
+{
+    await builder.Build().RunAsync();
+    return 0;
+}
+catch (Exception e) when (e is not OutOfMemoryException)
+{
+    startupLogger.LogCritical(e, "Worker {Worker} failed", settings.Id);
+    return 1;
+}
