@@ -3,8 +3,9 @@ using Npgsql;
 
 namespace LoRAQueue.History;
 
-/// <summary>The adapter registry in Postgres (table <c>adapters</c>, see migrations/).</summary>
-public sealed class PostgresAdapterRegistry(NpgsqlDataSource dataSource, AdapterValidator validator) : IAdapterRegistry
+/// <summary>The adapter registry in Postgres (table <c>adapters</c>, see migrations/). Without a validator (base model
+/// and adapter store) it can only read: listing adapters needs neither.</summary>
+public sealed class PostgresAdapterRegistry(NpgsqlDataSource dataSource, AdapterValidator? validator = null) : IAdapterRegistry
 {
     private const string Columns = """
         id AS Id, tenant AS Tenant, path AS Path, max_rank AS MaxRank, rank_bucket AS RankBucket,
@@ -26,6 +27,8 @@ public sealed class PostgresAdapterRegistry(NpgsqlDataSource dataSource, Adapter
 
     public async Task<AdapterRecord> RegisterAsync(string id, string tenant, CancellationToken ct)
     {
+        if (validator is null)
+            throw new InvalidOperationException("this adapter registry was opened without a validator (base model and adapter store), so it can only read");
         AdapterValidator.CheckTenant(tenant);
         var adapter = await Task.Run(() => validator.Validate(id), ct);
         await using var connection = await dataSource.OpenConnectionAsync(ct);

@@ -45,19 +45,21 @@ catch (Exception e) when (e is InvalidOperationException or FormatException or I
 var services = builder.Services;
 services.AddSingleton(settings);
 services.AddSingleton(runtime);
-services.AddSingleton<JobValidator>();
-services.AddSingleton<AdapterCache>();
-services.AddSingleton<WorkerStats>();
-services.AddSingleton<WorkerShutdown>();
-services.AddSingleton<RankQueueEndpoints>();
+services.AddSingleton(sp => new WorkerNode(settings, runtime, sp.GetRequiredService<IAdapterRegistry>(),
+    sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Adapters);
+services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Stats);
+services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Shutdown);
+services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>()
+    .CreateEndpoints(sp.GetRequiredService<IReceiveEndpointConnector>(), sp.GetRequiredService<IRankQueueDeclarer>()));
 services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(20));
 
 // Start order = registration order; stop order is the reverse: the lifecycle drains before the bus stops, and the
 // engine loop stops last.
 services.AddHostedService<EngineLoopService>();
+// SubmitJobConsumer is not registered here: RankQueueEndpoints connects it to the rank queues at run time.
 services.AddLoRAQueueBus(builder.Configuration, x =>
 {
-    x.AddConsumer<SubmitJobConsumer>();
     if (settings.RecorderEnabled) x.AddJobHistoryRecorder();
 });
 services.AddOptions<MassTransitHostOptions>().Configure(o =>

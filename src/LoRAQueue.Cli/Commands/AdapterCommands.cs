@@ -4,14 +4,16 @@ using Spectre.Console;
 
 namespace LoRAQueue.Cli.Commands;
 
-/// <summary>`loraqueue adapter create|inspect`: PEFT LoRA adapters for a base model.</summary>
+/// <summary>`loraqueue adapter create|inspect|register|list`: PEFT LoRA adapters for a base model, and their registry.</summary>
 internal static class AdapterCommands
 {
     public static Command Create()
     {
-        var command = new Command("adapter", "Create or inspect PEFT LoRA adapters");
+        var command = new Command("adapter", "Create, inspect, register or list PEFT LoRA adapters");
         command.Subcommands.Add(CreateCommand());
         command.Subcommands.Add(InspectCommand());
+        command.Subcommands.Add(AdapterRegistryCommands.RegisterCommand());
+        command.Subcommands.Add(AdapterRegistryCommands.ListCommand());
         return command;
     }
 

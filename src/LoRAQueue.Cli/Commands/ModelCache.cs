@@ -10,10 +10,10 @@ internal static class ModelCache
             ? dir
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "loraqueue");
 
-    /// <summary>The preset's directory, generating it (seed 0) on first use.</summary>
-    public static string Ensure(string preset, IProgress<string> progress, ulong seed = 0)
+    /// <summary>The preset's directory under <paramref name="root"/> (default <see cref="Root"/>), generating it on first use.</summary>
+    public static string Ensure(string preset, IProgress<string> progress, ulong seed = 0, string? root = null)
     {
-        var dir = Path.Combine(Root, "models", $"{preset}-seed{seed}");
+        var dir = Path.Combine(root ?? Root, "models", $"{preset}-seed{seed}");
         if (File.Exists(Path.Combine(dir, "config.json")) && Directory.EnumerateFiles(dir, "*.safetensors*").Any()) return dir;
         progress.Report($"generating the '{preset}' model into {dir} (first run only)");
         var tmp = dir + ".tmp";

@@ -8,10 +8,11 @@ namespace LoRAQueue.Worker;
 /// <summary>
 /// The rank-queue receive endpoints this worker consumes, connected at run time. <see cref="ApplyAsync"/> is the one
 /// place they are set up; calling it again with another set stops the queues no longer listed (after their in-flight
-/// jobs finish) and connects the new ones — what a placement change needs.
+/// jobs finish) and connects the new ones — what a placement change needs. Each message gets a consumer from
+/// <paramref name="createConsumer"/> (<see cref="WorkerNode.CreateConsumer"/>), so several workers can share one bus.
 /// </summary>
 public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRankQueueDeclarer declarer, WorkerSettings settings,
-                                       ILogger<RankQueueEndpoints> logger)
+                                       Func<SubmitJobConsumer> createConsumer, ILogger<RankQueueEndpoints> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, HostReceiveEndpointHandle> _connected = new(StringComparer.Ordinal);
@@ -32,7 +33,7 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
             foreach (var queue in wanted.Except(Connected).ToList())
             {
                 await declarer.EnsureQueueAsync(queue, ct);
-                var handle = connector.ConnectReceiveEndpoint(queue, (context, endpoint) => Configure(context, endpoint));
+                var handle = connector.ConnectReceiveEndpoint(queue, (_, endpoint) => Configure(endpoint));
                 lock (_connected) _connected[queue] = handle;
                 await handle.Ready.WaitAsync(ct);
                 logger.LogInformation("Consuming {Queue} (prefetch {Prefetch})", queue, settings.MaxSequences);
@@ -59,7 +60,7 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
         logger.LogInformation("Stopped consuming {Queue}", queue);
     }
 
-    private void Configure(IBusRegistrationContext context, IReceiveEndpointConfigurator endpoint)
+    private void Configure(IReceiveEndpointConfigurator endpoint)
     {
         // One message type, sent as plain JSON by producers in any language: no envelope, no type bindings.
         endpoint.ConfigureConsumeTopology = false;
@@ -75,6 +76,6 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
             r.Ignore<UnanswerableJobException>();
             r.Ignore<OperationCanceledException>();
         });
-        endpoint.ConfigureConsumer<SubmitJobConsumer>(context);
+        endpoint.Consumer(createConsumer);
     }
 }

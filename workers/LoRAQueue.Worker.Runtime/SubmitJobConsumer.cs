@@ -13,9 +13,9 @@ public sealed class UnanswerableJobException(string message) : Exception(message
 /// Runs one job: validate → make the adapter resident → hand it to the engine → JobStarted → await the result →
 /// JobCompleted. The message is acknowledged only when Consume returns, that is after the outcome event is published
 /// (publisher confirms). A job that can never run ends as JobFailed with a reason code and is acknowledged; a job the
-/// worker gives up on while stopping throws, so the broker delivers it again to another worker.
+/// worker gives up on while stopping throws, so the broker delivers it again to another worker. Not registered with
+/// the bus: <see cref="RankQueueEndpoints"/> connects it to the rank queues only, one instance per message.
 /// </summary>
-[ExcludeFromConfigureEndpoints] // consumed only on the rank queues RankQueueEndpoints connects
 public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapters, JobValidator validator, WorkerSettings settings,
                                       WorkerStats stats, WorkerShutdown shutdown, TimeProvider clock,
                                       ILogger<SubmitJobConsumer> logger) : IConsumer<SubmitJob>

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using LoRAQueue.Contracts;
+using LoRAQueue.Core;
+using LoRAQueue.Formats;
+using LoRAQueue.History;
+using Spectre.Console;
+
+namespace LoRAQueue.Cli.Demo;
+
+/// <summary>The demo's result: the summary, and the history its jobs were recorded in (for tests and tooling).</summary>
+internal sealed record DemoOutcome(DemoSummary Summary, IJobHistory History, IReadOnlyList<SubmitJob> Jobs);
+
+/// <summary>
+/// Runs the embedded demo: makes sure the model and adapters exist, builds the workload, starts the in-process
+/// pipeline, replays the jobs on their schedule while showing progress, and summarises the history.
+/// </summary>
+internal static class DemoRunner
+{
+    public static async Task<DemoOutcome> RunAsync(DemoOptions options, IAnsiConsole? live, IProgress<string> status, CancellationToken ct)
+    {
+        var wall = Stopwatch.StartNew();
+        var bands = RankAssignment.Partition(RankBuckets.Default, options.Workers);
+        // A broken trace is reported before anything is generated or started.
+        var trace = options.TracePath is { } path ? TraceFile.Read(path, options.Jobs) : null;
+        var assets = DemoAssets.Ensure(options.CacheRoot, options.AdaptersPerRank, status);
+        var workload = trace is not null
+            ? DemoWorkload.FromTrace(options.TracePath!, trace, options.Seed, assets.Adapters, options.Speedup)
+            : DemoWorkload.Generate(options.Jobs, options.Seed, assets.Adapters, options.Speedup);
+        var jobs = CreateJobs(workload, ModelTokenizer.Load(assets.ModelPath), options.Seed);
+
+        var log = new CapturedLog();
+        await using var pipeline = await DemoPipeline.StartAsync(assets, bands, options.Kernel, log, ct);
+        status.Report($"{workload.Jobs.Count} jobs over {workload.Duration.TotalSeconds:F1} s (speedup {workload.Speedup:F1}×) on " +
+                      string.Join("; ", pipeline.Workers.Select(w => $"{w.Id}: {w.Queues}")));
+
+        var replay = new Replay(pipeline, workload, jobs, ExpectedPerWorker(pipeline, workload, assets), options);
+        if (live is null)
+        {
+            await replay.RunAsync(null, ct);
+        }
+        else
+        {
+            await live.Progress().AutoClear(false).HideCompleted(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(ctx => replay.RunAsync(ctx, ct));
+        }
+        if (replay.Problem is { } problem) status.Report(problem);
+
+        var records = new List<JobRecord>(jobs.Count);
+        foreach (var job in jobs.Take(replay.Submitted))
+            if (await pipeline.History.GetAsync(job.JobId, ct) is { } record) records.Add(record);
+        var summary = DemoSummary.From(workload.Description, jobs.Count, records, pipeline.Workers, options.Kernel, workload.Speedup,
+                                       replay.Elapsed, wall.Elapsed, log);
+        return new DemoOutcome(summary, pipeline.History, jobs);
+    }
+
+    private static List<SubmitJob> CreateJobs(DemoWorkload workload, ModelTokenizer tokenizer, int seed)
+    {
+        var prompts = new PromptText(tokenizer, DemoWorkload.MaxPromptTokens);
+        var rng = new Random(seed + 3);
+        return workload.Jobs.Select(j => new SubmitJob
+        {
+            JobId = Guid.NewGuid(),
+            Tenant = DemoPipeline.Tenant,
+            AdapterId = j.AdapterId,
+            Prompt = prompts.Make(j.PromptTokens, rng),
+            MaxTokens = j.MaxTokens,
+            Metadata = new Dictionary<string, string> { ["demo_job"] = j.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        }).ToList();
+    }
+
+    /// <summary>How many jobs each worker will get: those whose adapter's bucket is in its band.</summary>
+    private static Dictionary<string, int> ExpectedPerWorker(DemoPipeline pipeline, DemoWorkload workload, DemoAssets assets)
+    {
+        var bucketOf = assets.Adapters.ToDictionary(a => a.Id, a => (int?)RankBuckets.Default.BucketOf(a.Rank));
+        return pipeline.Workers.ToDictionary(w => w.Id, w => workload.Jobs.Count(j =>
+            w.Node.Settings.RankQueues.Contains(j.AdapterId is null ? null : bucketOf[j.AdapterId])));
+    }
+
+    /// <summary>Submits each job at its time and follows the history until every job finished; the one loop that
+    /// touches the progress display (Spectre's progress is not thread-safe).</summary>
+    private sealed class Replay(DemoPipeline pipeline, DemoWorkload workload, IReadOnlyList<SubmitJob> jobs,
+                                IReadOnlyDictionary<string, int> expectedPerWorker, DemoOptions options)
+    {
+        private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(50);
+
+        public int Submitted { get; private set; }
+        public TimeSpan Elapsed { get; private set; }
+        public string? Problem { get; private set; }
+
+        public async Task RunAsync(ProgressContext? ui, CancellationToken ct)
+        {
+            var submitted = ui?.AddTask("submitted", maxValue: Math.Max(1, jobs.Count));
+            var finished = ui?.AddTask("finished", maxValue: Math.Max(1, jobs.Count));
+            var perWorker = pipeline.Workers.Select(w => (Worker: w, Task: ui?.AddTask(Markup.Escape($"{w.Id} ({w.Queues})"),
+                maxValue: Math.Max(1, expectedPerWorker[w.Id])))).ToList();
+            var tracker = pipeline.History;
+            var clock = Stopwatch.StartNew();
+            int lastFinished = -1;
+            var lastChange = TimeSpan.Zero;
+            while (true)
+            {
+                while (Submitted < jobs.Count && workload.Jobs[Submitted].At <= clock.Elapsed)
+                {
+                    await pipeline.Publisher.SubmitAsync(jobs[Submitted] with { SubmittedAt = DateTimeOffset.UtcNow }, ct);
+                    Submitted++;
+                }
+
+                int done = tracker.Finished, failed = tracker.Failed;
+                submitted?.Value(Submitted).Description($"submitted {Submitted}/{jobs.Count}");
+                finished?.Value(done).Description(failed == 0 ? $"finished {done}/{jobs.Count}" : $"finished {done}/{jobs.Count} ([red]{failed} failed[/])");
+                foreach (var (worker, task) in perWorker) task?.Value(tracker.CompletedBy(worker.Id));
+
+                if (Submitted == jobs.Count && done >= jobs.Count) break;
+                if (done != lastFinished) (lastFinished, lastChange) = (done, clock.Elapsed);
+                if (Submitted == jobs.Count && clock.Elapsed - lastChange > options.StallTimeout)
+                {
+                    Problem = $"no job finished for {options.StallTimeout.TotalSeconds:F0} s; {jobs.Count - done} jobs are still unfinished";
+                    break;
+                }
+                if (clock.Elapsed > options.Timeout)
+                {
+                    Problem = $"the replay ran out of time ({options.Timeout.TotalSeconds:F0} s) with {jobs.Count - done} jobs unfinished";
+                    break;
+                }
+                var untilNext = Submitted < jobs.Count ? workload.Jobs[Submitted].At - clock.Elapsed : Tick;
+                await Task.Delay(untilNext < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : untilNext > Tick ? Tick : untilNext, ct);
+            }
+            foreach (var task in new[] { submitted, finished }.Concat(perWorker.Select(p => p.Task))) task?.StopTask();
+            Elapsed = clock.Elapsed;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Globalization;
+
+namespace LoRAQueue.Cli.Demo;
+
+/// <summary>One job to replay: when to submit it (from the replay's start), which adapter (null = base model), lengths.</summary>
+internal sealed record DemoJob(int Index, TimeSpan At, string? AdapterId, int PromptTokens, int MaxTokens);
+
+/// <summary>
+/// The jobs the demo replays. Arrivals and lengths are generated (Gamma inter-arrivals with a CV of 3, log-normal
+/// lengths) or read from a trace; adapters are drawn the same way in both cases — Zipf popularity (exponent 1.1)
+/// over the adapters in a seeded random order, so popularity is independent of rank, and 10% base-model jobs.
+/// Times are then compressed by <see cref="Speedup"/> (by default, so the replay takes about 20 s).
+/// </summary>
+internal sealed record DemoWorkload(string Description, IReadOnlyList<DemoJob> Jobs, double Speedup)
+{
+    public const double ArrivalCv = 3;
+    public const double ZipfExponent = 1.1;
+    public const double BaseModelShare = 0.10;
+    /// <summary>The small model's sizes: prompts and outputs are clamped to these.</summary>
+    public const int MaxPromptTokens = 200, MaxOutputTokens = 32;
+    /// <summary>Mean gap of generated arrivals before the speedup: one job a second.</summary>
+    public static readonly TimeSpan GeneratedMeanGap = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan DefaultReplayTime = TimeSpan.FromSeconds(20);
+
+    public TimeSpan Duration => Jobs.Count == 0 ? TimeSpan.Zero : Jobs[^1].At;
+
+    public static DemoWorkload Generate(int jobs, int seed, IReadOnlyList<DemoAdapter> adapters, double? speedup,
+                                        TimeSpan? replayTime = null)
+    {
+        var arrivals = new Random(seed);
+        var lengths = new Random(seed + 1);
+        double t = 0;
+        var requests = new List<TraceRequest>(jobs);
+        for (int i = 0; i < jobs; i++)
+        {
+            if (i > 0) t += Distributions.InterArrival(arrivals, GeneratedMeanGap.TotalSeconds, ArrivalCv);
+            requests.Add(new TraceRequest(TimeSpan.FromSeconds(t),
+                Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: MaxPromptTokens),
+                Distributions.LogNormal(lengths, median: 16, sigma: 0.5, min: 2, max: MaxOutputTokens)));
+        }
+        var description = string.Create(CultureInfo.InvariantCulture,
+            $"generated: Gamma arrivals (CV {ArrivalCv}), Zipf {ZipfExponent} adapter popularity, {BaseModelShare * 100:F0}% base model, seed {seed}");
+        return Build(description, requests, seed, adapters, speedup, replayTime);
+    }
+
+    /// <param name="requests">The trace's first rows (<see cref="TraceFile.Read"/>).</param>
+    public static DemoWorkload FromTrace(string path, IReadOnlyList<TraceRequest> requests, int seed, IReadOnlyList<DemoAdapter> adapters,
+                                         double? speedup, TimeSpan? replayTime = null)
+    {
+        var description = string.Create(CultureInfo.InvariantCulture,
+            $"trace {Path.GetFileName(path)} (first {requests.Count} requests; lengths clamped to {MaxPromptTokens}/{MaxOutputTokens} tokens), Zipf {ZipfExponent} adapter popularity, {BaseModelShare * 100:F0}% base model, seed {seed}");
+        return Build(description, requests, seed, adapters, speedup, replayTime);
+    }
+
+    private static DemoWorkload Build(string description, IReadOnlyList<TraceRequest> requests, int seed,
+                                      IReadOnlyList<DemoAdapter> adapters, double? speedup, TimeSpan? replayTime)
+    {
+        if (speedup is { } s && !(s > 0 && double.IsFinite(s)))
+            throw new ArgumentOutOfRangeException(nameof(speedup), speedup, "the speedup must be a positive number");
+        var span = requests.Count == 0 ? TimeSpan.Zero : requests[^1].Arrival;
+        double factor = speedup ?? Math.Max(1, span / (replayTime ?? DefaultReplayTime));
+
+        var picks = new Random(seed + 2);
+        var byPopularity = adapters.OrderBy(_ => picks.Next()).ToList();
+        var cumulative = Distributions.ZipfCumulative(byPopularity.Count, ZipfExponent);
+        var jobs = requests.Select((r, i) => new DemoJob(i, r.Arrival / factor,
+                picks.NextDouble() < BaseModelShare || byPopularity.Count == 0 ? null : byPopularity[Distributions.Pick(picks, cumulative)].Id,
+                Math.Clamp(r.InputTokens, 1, MaxPromptTokens), Math.Clamp(r.OutputTokens, 1, MaxOutputTokens)))
+            .ToList();
+        return new DemoWorkload(description, jobs, factor);
+    }
+}
