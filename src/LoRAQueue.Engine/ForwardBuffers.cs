@@ -17,7 +17,8 @@ internal sealed class ForwardBuffers
     public readonly float[] RopeSin;
     public readonly float[] LogitsInput; // [sequences, hidden]
     public readonly float[] Logits;      // [sequences, vocab]
-    public readonly float[][] Scores;    // per attention worker: [max context]
+    public readonly float[][] Scores;    // per attention worker: [query heads, max context]
+    public readonly long[][] KvRows;     // per attention worker: [max context] offsets of K/V rows in the cache
     public float[] LoraShrink { get; private set; } = []; // [tokens, max rank]
 
     public int MaxTokens { get; }
@@ -40,7 +41,12 @@ internal sealed class ForwardBuffers
         LogitsInput = new float[logitsRows * c.HiddenSize];
         Logits = new float[(long)logitsRows * c.VocabSize];
         Scores = new float[attentionWorkers][];
-        for (int i = 0; i < attentionWorkers; i++) Scores[i] = new float[maxContext];
+        KvRows = new long[attentionWorkers][];
+        for (int i = 0; i < attentionWorkers; i++)
+        {
+            Scores[i] = new float[(long)c.NumAttentionHeads * maxContext];
+            KvRows[i] = new long[maxContext];
+        }
     }
 
     /// <summary>Grows the LoRA shrink buffer when a batch first uses a larger rank (not per step).</summary>

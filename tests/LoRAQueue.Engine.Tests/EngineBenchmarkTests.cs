@@ -24,6 +24,7 @@ public sealed class EngineBenchmarkTests(TinyModelFixture fixture) : IClassFixtu
         Assert.Equal([1, 4], decode.Select(d => d.GetProperty("batch").GetInt32()));
         Assert.All(decode, d => Assert.True(d.GetProperty("tokens_per_s").GetDouble() > 0));
         Assert.All(decode, d => Assert.True(d.GetProperty("bound_tokens_per_s").GetDouble() > 0));
+        Assert.All(decode, d => Assert.True(d.GetProperty("bandwidth_gbs").GetDouble() > 0));
     }
 
     [Fact]

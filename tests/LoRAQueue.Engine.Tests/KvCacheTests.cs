@@ -9,12 +9,15 @@ public sealed class KvCacheTests(TinyModelFixture fixture) : IClassFixture<TinyM
     private const float Tolerance = 1e-4f;
 
     [Theory]
-    [InlineData(null)]
-    [InlineData("r64")]
-    public void CachedDecodeEqualsFullRecomputation(string? adapter)
+    [InlineData(null, 13)]
+    [InlineData("r64", 13)]
+    // Long enough for the parallel paths: 200 positions × 4 heads splits a lone decode token's KV heads between
+    // the pool's threads, and a 200-token prefill's SwiGLU (200 × 176 elements) is split too.
+    [InlineData(null, 200)]
+    public void CachedDecodeEqualsFullRecomputation(string? adapter, int promptLength)
     {
         using var engine = fixture.NewEngine(new EngineOptions { KvCacheBytes = 4L << 20, BlockSize = 4 });
-        var prompt = EngineRunner.Prompt(13, seed: 21);
+        var prompt = EngineRunner.Prompt(promptLength, seed: 21);
         var generated = EngineRunner.RunAlone(engine,
             new GenerationRequest("gen", prompt, adapter, MaxTokens: 12, CaptureLogits: true) { IgnoreEos = true });
 

@@ -8,7 +8,7 @@ public sealed class LlamaModelTests(TinyModelFixture fixture) : IClassFixture<Ti
 {
     private const double Tolerance = 1e-3;
 
-    public static TheoryData<string> Variants => ["llama-f32", "llama-bf16", "llama-f16", "qwen2-bias-tied", "mistral-window"];
+    public static TheoryData<string> Variants => ["llama-f32", "llama-bf16", "llama-f16", "qwen2-bias-tied", "mistral-window", "gqa-head-dim-32"];
 
     [Theory]
     [MemberData(nameof(Variants))]
@@ -61,6 +61,10 @@ public sealed class LlamaModelTests(TinyModelFixture fixture) : IClassFixture<Ti
                 }).ToList()),
             // mistral with an 8-token sliding window: a 24-token prompt exercises it.
             "mistral-window" => ModelFiles.Derive(fixture.ModelDir, dir, x => x with { ModelType = "mistral", SlidingWindow = 8 }, Keep),
+            // Same q/k/v shapes read as 2 query heads over 1 KV head of 32 dims: another GQA grouping and head
+            // width than the tiny model's (4 query heads over 2 KV heads of 16 dims).
+            "gqa-head-dim-32" => ModelFiles.Derive(fixture.ModelDir, dir,
+                x => x with { NumAttentionHeads = c.QueryDim / 32, NumKeyValueHeads = c.KeyValueDim / 32, HeadDim = 32 }, Keep),
             _ => throw new ArgumentException(variant),
         };
     }

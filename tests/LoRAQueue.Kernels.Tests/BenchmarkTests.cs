@@ -65,6 +65,19 @@ public class BenchmarkTests
         Assert.True(double.IsFinite(gbs) && gbs > 0);
     }
 
+    [Fact]
+    public void Bandwidth_probe_reads_its_whole_buffer_on_every_pass_and_refuses_use_after_dispose()
+    {
+        var probe = new ReadBandwidthProbe(3 << 20);
+        Assert.InRange(probe.Bytes, (3 << 20) - 256 * 64, 3 << 20);   // chunks are whole 256-byte multiples
+        Assert.True(probe.MeasureGBs() > 0);
+        Assert.True(probe.MeasureGBs(3) > 0);
+        probe.Dispose();
+        probe.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => probe.MeasureGBs());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReadBandwidthProbe(100));
+    }
+
     sealed class SynchronousProgress(List<string> messages) : IProgress<string>
     {
         public void Report(string value) => messages.Add(value);

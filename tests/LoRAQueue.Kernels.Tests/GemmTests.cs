@@ -76,7 +76,7 @@ public class GemmTests
         const int rows = 33, cols = 50;
         var w = Reference.RandomArray(random, rows * cols);
         var matrix = WeightMatrix.Pin(w, rows, cols);
-        foreach (int tokens in new[] { 1, 3, 17, 64 })
+        foreach (int tokens in new[] { 1, 3, 17, 64, 256 })
         {
             var x = Reference.RandomArray(random, tokens * cols);
             var y = new float[tokens * rows + 5];

@@ -3,8 +3,9 @@ using System.Runtime.CompilerServices;
 namespace LoRAQueue.Kernels;
 
 /// <summary>
-/// Few-token GEMM: each unit owns a contiguous chunk of output rows and streams those W rows once;
-/// a 4-row block stays in cache while every token is dotted against it. Decode is bandwidth bound here.
+/// Few-token GEMM (decode, short prefill chunks): each unit owns a contiguous chunk of output rows and streams
+/// those W rows once. One token reads the chunk as four parallel streams (bandwidth bound); more tokens take
+/// 4-row blocks that stay in L1 while every 4-token tile is dotted against them (compute bound from ~8 tokens).
 /// </summary>
 internal static unsafe class GemmRowDot
 {
@@ -32,6 +33,7 @@ internal static unsafe class GemmRowDot
         bool add = c.Accumulate || c.Bias != null;
         if (c.Bias != null) Gemm.InitOutput(c, rowStart, rowCount);
         TW* w = (TW*)c.W + (long)rowStart * c.Cols;
-        DotKernels.DotBlock<TS, TV, TW>(c.X, c.Cols, c.Tokens, w, c.Cols, rowCount, c.Cols, c.Y + rowStart, c.Rows, add);
+        if (c.Tokens == 1) DotKernels.DotStreams<TS, TV, TW>(c.X, w, c.Cols, rowCount, c.Cols, c.Y + rowStart, add);
+        else DotKernels.DotBlock<TS, TV, TW>(c.X, c.Cols, c.Tokens, w, c.Cols, rowCount, c.Cols, c.Y + rowStart, c.Rows, add);
     }
 }

@@ -28,6 +28,13 @@ public readonly unsafe struct WeightMatrix
     public int ElementSize => Type == WeightType.F32 ? sizeof(float) : sizeof(ushort);
     public long ByteLength => (long)Rows * Cols * ElementSize;
 
+    /// <summary>
+    /// Keeps a pinned copy (Pin/PinBf16) alive until this point. Kernels call it after their last read of
+    /// <see cref="Data"/>: the JIT may otherwise treat the struct's reference field as dead once only the
+    /// pointer is used, and the GC would free the copy mid-call.
+    /// </summary>
+    internal void KeepAlive() => GC.KeepAlive(_keepAlive);
+
     /// <summary>Copies F32 data into a pinned array that the returned matrix keeps alive (for tests and tools).</summary>
     public static WeightMatrix Pin(float[] data, int rows, int cols)
     {

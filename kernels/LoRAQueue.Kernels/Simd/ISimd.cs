@@ -19,6 +19,8 @@ internal unsafe interface ISimd<TV> where TV : struct
     static abstract TV Fma(TV a, TV b, TV c);
     static abstract TV Add(TV a, TV b);
     static abstract float Sum(TV v);
+    /// <summary>(Sum(a), Sum(b), Sum(c), Sum(d)) with shared shuffles: a tile's 16 reductions cost a third of 16 Sums.</summary>
+    static abstract Vector128<float> Sum4(TV a, TV b, TV c, TV d);
 }
 
 /// <summary>The SIMD width a kernel call runs at; <see cref="Simd.Best"/> unless a test forces one.</summary>
