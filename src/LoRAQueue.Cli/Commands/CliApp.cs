@@ -14,6 +14,7 @@ internal static class CliApp
         DemoCommand.Create(),
         DatabaseCommands.Create(),
         JobsCommands.Create(),
+        PlacementCommands.Create(),
     };
 
     /// <summary>Runs one command line with stdout/stderr going to the given writers; returns the exit code.</summary>

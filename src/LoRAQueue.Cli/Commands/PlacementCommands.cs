@@ -1,0 +1,45 @@
+using System.CommandLine;
+using LoRAQueue.Core.Placement;
+
+namespace LoRAQueue.Cli.Commands;
+
+/// <summary>`loraqueue placement plan`: a placement computed from a JSON load snapshot, to examine and compare policies.</summary>
+internal static class PlacementCommands
+{
+    public static Command Create()
+    {
+        var command = new Command("placement", "Compute placements from load snapshots");
+        command.Subcommands.Add(PlanCommand());
+        return command;
+    }
+
+    private static Command PlanCommand()
+    {
+        var policy = new Option<string>("--policy") { Description = $"One of: {string.Join(", ", PlacementPolicies.Names)}", DefaultValueFactory = _ => "loraserve" };
+        policy.AcceptOnlyFromAmong([.. PlacementPolicies.Names]);
+        var state = new Option<FileInfo>("--state") { Description = "Load snapshot JSON ({\"workers\": […], \"adapters\": […]})", Required = true };
+        var previous = new Option<FileInfo?>("--previous") { Description = "An earlier plan's JSON output, for sticky placement and moves" };
+        var forecast = new Option<bool>("--forecast") { Description = "Replace demand_tps by the forecast from each adapter's demand_windows" };
+        var json = new Option<bool>("--json") { Description = "Print the plan as JSON (the default output)" };
+
+        var command = new Command("plan", "Compute a placement from a snapshot and print it") { policy, state, previous, forecast, json };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var snapshot = PlacementJson.ReadSnapshot(File.ReadAllText(parse.GetValue(state)!.FullName));
+                if (parse.GetValue(forecast)) snapshot = new DemandForecaster().ApplyTo(snapshot);
+                var earlier = parse.GetValue(previous) is { } file ? PlacementJson.ReadPlan(File.ReadAllText(file.FullName)) : null;
+                var plan = PlacementPolicies.Create(parse.GetValue(policy)!).Plan(snapshot, earlier);
+                parse.InvocationConfiguration.Output.WriteLine(PlacementJson.Write(plan));
+                return 0;
+            }
+            catch (Exception e) when (e is PlacementInputException or ArgumentException or IOException)
+            {
+                parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+}
