@@ -26,7 +26,7 @@ public sealed class MigrationTests
         Assert.Equal(DatabaseMigrator.ScriptNames, first.Applied);
         Assert.Empty(second.Applied);
         Assert.Equal(DatabaseMigrator.ScriptNames, await JournalAsync(db));
-        Assert.Equal(["adapters", "jobs", "schemaversions"], await TablesAsync(db));
+        Assert.Equal(["adapters", "jobs", "placements", "schemaversions"], await TablesAsync(db));
     }
 
     [Fact]

@@ -21,11 +21,54 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly LinkedList<string> _recency = new(); // most recent first
 
+    private readonly Dictionary<string, int> _inUse = new(StringComparer.Ordinal);
+
     private sealed record Entry(Task<AdapterLookup> Load, LinkedListNode<string> Node);
 
     public IReadOnlyList<string> Resident
     {
         get { lock (_lock) return [.. _recency.Where(id => _entries[id].Load.IsCompletedSuccessfully && _entries[id].Load.Result.Loaded)]; }
+    }
+
+    /// <summary>Adapters that jobs in the engine hold now (see <see cref="Use"/>).</summary>
+    public IReadOnlySet<string> InUse
+    {
+        get { lock (_lock) return _inUse.Keys.ToHashSet(StringComparer.Ordinal); }
+    }
+
+    /// <summary>Marks an adapter as used by a running job until the result is disposed; a placement never evicts it meanwhile.</summary>
+    public IDisposable Use(string adapterId)
+    {
+        lock (_lock) _inUse[adapterId] = _inUse.GetValueOrDefault(adapterId) + 1;
+        return new Release(this, adapterId);
+    }
+
+    /// <summary>Unloads an adapter a placement no longer wants; false when it is in use, loading, or not resident.</summary>
+    public bool Evict(string adapterId)
+    {
+        lock (_lock)
+        {
+            if (_inUse.ContainsKey(adapterId) || !_entries.TryGetValue(adapterId, out var entry) || !entry.Load.IsCompleted) return false;
+            _entries.Remove(adapterId);
+            _recency.Remove(entry.Node);
+        }
+        bool unloaded = runtime.Engine.UnloadAdapter(adapterId);
+        if (unloaded) logger.LogInformation("Unloaded adapter {AdapterId} (no longer placed here)", adapterId);
+        return unloaded;
+    }
+
+    private sealed class Release(AdapterCache cache, string adapterId) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 1) return;
+            lock (cache._lock)
+            {
+                if (--cache._inUse[adapterId] == 0) cache._inUse.Remove(adapterId);
+            }
+        }
     }
 
     public async Task<AdapterLookup> EnsureLoadedAsync(string adapterId, CancellationToken ct)

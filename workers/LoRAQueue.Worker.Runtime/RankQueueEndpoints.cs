@@ -22,14 +22,16 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
         get { lock (_connected) return [.. _connected.Keys]; }
     }
 
+    /// <summary>The buckets of <see cref="Connected"/> (null = lora-base).</summary>
+    public IReadOnlyList<int?> ConnectedBuckets => [.. Connected.Select(RankBuckets.ParseQueueName)];
+
     public async Task ApplyAsync(IReadOnlyList<int?> buckets, CancellationToken ct)
     {
         var wanted = buckets.Select(b => RankBuckets.QueueName(b)).Distinct().ToList();
         await _gate.WaitAsync(ct);
         try
         {
-            foreach (var queue in Connected.Except(wanted).ToList())
-                await StopAsync(queue, ct);
+            // New queues first, then the left ones (make before break): their buckets are never without this worker.
             foreach (var queue in wanted.Except(Connected).ToList())
             {
                 await declarer.EnsureQueueAsync(queue, ct);
@@ -38,6 +40,8 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
                 await handle.Ready.WaitAsync(ct);
                 logger.LogInformation("Consuming {Queue} (prefetch {Prefetch})", queue, settings.MaxSequences);
             }
+            foreach (var queue in Connected.Except(wanted).ToList())
+                await StopAsync(queue, ct);
         }
         finally
         {

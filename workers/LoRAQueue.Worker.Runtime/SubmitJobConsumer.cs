@@ -36,6 +36,8 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
             await PublishFailed(context, job, bucket, rejection, ct);
             return;
         }
+        // Held until the job ends, so that a placement change does not evict the adapter under it.
+        using var adapterUse = job.AdapterId is { } used ? adapters.Use(used) : null;
         if (job.AdapterId is { } adapterId)
         {
             var lookup = await adapters.EnsureLoadedAsync(adapterId, ct);
@@ -102,6 +104,8 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
                 Timings = Timings(job, pickedUpAt, completedAt, result.Timings),
                 SubmittedAt = job.SubmittedAt, CompletedAt = completedAt, WebhookUrl = job.WebhookUrl, Metadata = job.Metadata,
             }, ct);
+            stats.Completed(new CompletedJobSample(job.AdapterId, bucket, result.PromptTokenCount, outputTokens,
+                                                   result.Timings.TimePerOutputToken, stats.InEngine));
             logger.LogInformation("Job {JobId} completed on {Queue}: {Tokens} tokens in {Ms:F0} ms", job.JobId,
                 RankBuckets.QueueName(bucket), outputTokens, result.Timings.Total.TotalMilliseconds);
         }

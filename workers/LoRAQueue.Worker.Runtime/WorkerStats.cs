@@ -17,6 +17,17 @@ public sealed class WorkerStats
         Interlocked.Add(ref _outputTokens, outputTokens);
     }
 
+    /// <summary>Raised (on the consumer's thread) for every job that completed; the Redis reporter records demand and
+    /// operating points from it. Handlers must be quick and must not throw.</summary>
+    public event Action<CompletedJobSample>? JobCompleted;
+
+    public void Completed(CompletedJobSample sample) => JobCompleted?.Invoke(sample);
+
     /// <summary>Output tokens generated since the start (the reporter turns deltas into tokens/s).</summary>
     public long OutputTokens => Interlocked.Read(ref _outputTokens);
 }
+
+/// <summary>One completed job as the load state needs it: whose tokens, from which rank queue (null = lora-base), how
+/// many, how fast it decoded and how many jobs the engine held when it finished (including itself).</summary>
+public sealed record CompletedJobSample(string? AdapterId, int? Bucket, int PromptTokens, int OutputTokens, TimeSpan TimePerOutputToken,
+                                        int JobsInEngine);

@@ -1,10 +1,12 @@
 using LoRAQueue.History;
+using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
 using LoRAQueue.Worker;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 // The worker host. Configuration: appsettings.json, env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value.
 var builder = Host.CreateApplicationBuilder(args);
@@ -70,8 +72,24 @@ services.AddOptions<MassTransitHostOptions>().Configure(o =>
     // when the connection closes, so the bus need not wait long.
     o.StopTimeout = TimeSpan.FromSeconds(5);
 });
+services.AddSingleton(sp => new PlacementApplier(settings, sp.GetRequiredService<AdapterCache>(),
+    sp.GetRequiredService<RankQueueEndpoints>(), sp.GetRequiredService<ILogger<PlacementApplier>>()));
 services.AddHostedService<WorkerLifecycle>();
+services.AddHostedService<PlacementListener>();
 services.AddHostedService<LoadReporter>();
+if (builder.Configuration["LoRAQueue:Redis:Configuration"] is { Length: > 0 } redisConfiguration)
+{
+    // AbortOnConnectFail off: a worker starts and serves while Redis is down, and reconnects when it is back.
+    var redisOptions = ConfigurationOptions.Parse(redisConfiguration);
+    redisOptions.AbortOnConnectFail = false;
+    services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redisOptions));
+    services.AddSingleton(sp => new RedisLoadState(sp.GetRequiredService<IConnectionMultiplexer>()));
+    services.AddHostedService<RedisWorkerReporter>();
+}
+else
+{
+    startupLogger.LogWarning("LoRAQueue:Redis:Configuration is not set: no heartbeats, demand or operating points in Redis");
+}
 
 try
 {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LoRAQueue.Core.Placement;
+using LoRAQueue.Scheduler;
 
 namespace LoRAQueue.Cli.Commands;
 
@@ -10,6 +11,27 @@ internal static class PlacementCommands
     {
         var command = new Command("placement", "Compute placements from load snapshots");
         command.Subcommands.Add(PlanCommand());
+        command.Subcommands.Add(ShowCommand());
+        return command;
+    }
+
+    private static Command ShowCommand()
+    {
+        var connection = DatabaseAccess.ConnectionOption();
+        var command = new Command("show", "Print the live placement: the scheduler's latest recorded plan") { connection };
+        command.SetAction((parse, ct) => DatabaseAccess.RunAsync(parse, connection, async (dataSource, _, token) =>
+        {
+            var latest = await new PlacementHistory(dataSource).GetLatestAsync(token);
+            if (latest is null)
+            {
+                parse.InvocationConfiguration.Error.WriteLine("no placement recorded yet: is a scheduler running?");
+                return 1;
+            }
+            var output = parse.InvocationConfiguration.Output;
+            output.WriteLine($"epoch {latest.Epoch}, policy {latest.Policy}, {latest.Reason}, at {latest.CreatedAt:u}");
+            output.WriteLine(PlacementJson.Write(latest.Plan));
+            return 0;
+        }, ct));
         return command;
     }
 

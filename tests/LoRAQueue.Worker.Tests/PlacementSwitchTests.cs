@@ -1,0 +1,90 @@
+using LoRAQueue.Contracts;
+using LoRAQueue.Formats;
+using LoRAQueue.History;
+using LoRAQueue.Messaging;
+using LoRAQueue.Worker;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LoRAQueue.Worker.Tests;
+
+/// <summary>A placement command, published on the in-memory transport, switches which rank queues a worker consumes
+/// and which adapters it holds; commands for other workers and stale epochs change nothing.</summary>
+public sealed class PlacementSwitchTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("loraqueue-worker-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task A_newer_placement_switches_rank_queues_and_prefetches_its_adapters()
+    {
+        var modelPath = Path.Combine(_root, "model");
+        var storePath = Path.Combine(_root, "adapters");
+        SyntheticModel.Create("tiny", modelPath, seed: 3);
+        SyntheticAdapter.Create(modelPath, 32, null, Path.Combine(storePath, "r32"), seed: 32);
+        SyntheticAdapter.Create(modelPath, 8, null, Path.Combine(storePath, "r8"), seed: 8);
+        var registry = new InMemoryAdapterRegistry(AdapterValidator.ForModelDirectory(storePath, modelPath));
+        await registry.RegisterAsync("r32", "acme", CancellationToken.None);
+        await registry.RegisterAsync("r8", "acme", CancellationToken.None);
+
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Transport"] = "inmemory" }).Build();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<IJobHistory>(new InMemoryJobHistory());
+        services.AddSingleton<IAdapterRegistry>(registry);
+        services.AddLoRAQueueBus(configuration);
+        await using var provider = services.BuildServiceProvider();
+        var bus = provider.GetRequiredService<IBusControl>();
+
+        var settings = new WorkerSettings { Id = "w1", ModelPath = modelPath, AdapterStorePath = storePath, RankQueues = [8], MaxSequences = 2, KvCacheMb = 4 };
+        using var runtime = EngineRuntime.Load(settings);
+        var node = new WorkerNode(settings, runtime, registry, TimeProvider.System, NullLoggerFactory.Instance);
+        await bus.StartAsync();
+        try
+        {
+            var endpoints = node.CreateEndpoints(provider.GetRequiredService<IReceiveEndpointConnector>(),
+                                                 provider.GetRequiredService<IRankQueueDeclarer>());
+            await endpoints.ApplyAsync(settings.RankQueues, CancellationToken.None);
+            await node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None);
+            var applier = new PlacementApplier(settings, node.Adapters, endpoints, NullLogger<PlacementApplier>.Instance);
+            var placement = PlacementEndpoint.Connect(provider.GetRequiredService<IReceiveEndpointConnector>(), settings.Id, applier);
+            await placement.Ready;
+
+            await bus.Publish(new PlacementCommand { Epoch = 5, Worker = "w1", RankQueues = [32], Adapters = ["r32"], Policy = "loraserve" });
+            await WaitUntil(() => applier.Epoch == 5);
+            Assert.Equal(["lora-rank-32"], endpoints.Connected);
+            Assert.Equal(["r32"], node.Adapters.Resident); // r8 evicted: no longer placed here
+
+            // Ignored: another worker's command and a stale epoch. The last one, applied in order after them, proves they were read.
+            await bus.Publish(new PlacementCommand { Epoch = 9, Worker = "w2", RankQueues = [128] });
+            await bus.Publish(new PlacementCommand { Epoch = 4, Worker = "w1", RankQueues = [8] });
+            await bus.Publish(new PlacementCommand { Epoch = 6, Worker = "w1", RankQueues = [8, 32], ServesBase = true, Adapters = ["r32", "r8"] });
+            await WaitUntil(() => applier.Epoch == 6);
+            Assert.Equal(["lora-base", "lora-rank-32", "lora-rank-8"], endpoints.Connected.Order(StringComparer.Ordinal));
+            Assert.Equal(["r32", "r8"], node.Adapters.Resident.Order(StringComparer.Ordinal));
+            await placement.StopAsync();
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the placement was not applied within 30 s");
+            await Task.Delay(20);
+        }
+    }
+}

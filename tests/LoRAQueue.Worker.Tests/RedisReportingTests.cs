@@ -1,0 +1,126 @@
+using LoRAQueue.Contracts;
+using LoRAQueue.Formats;
+using LoRAQueue.History;
+using LoRAQueue.LoadState;
+using LoRAQueue.Messaging;
+using LoRAQueue.Worker;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace LoRAQueue.Worker.Tests;
+
+/// <summary>Against a real Redis (LORAQUEUE__REDIS__CONFIGURATION, as scripts/services.sh sets it): the worker's
+/// heartbeat, demand, operating points and epoch acknowledgement.</summary>
+public sealed class RedisReportingTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("loraqueue-worker-redis-").FullName;
+    private readonly string _prefix = $"lqtest:{Guid.NewGuid():N}:";
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    private static async Task<ConnectionMultiplexer> ConnectAsync() =>
+        await ConnectionMultiplexer.ConnectAsync(Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
+            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: this test needs a real Redis " +
+                                                   "(`bash scripts/services.sh start`, then `eval \"$(bash scripts/services.sh env)\"`)"));
+
+    [Fact]
+    public async Task An_acknowledged_epoch_never_moves_back()
+    {
+        await using var redis = await ConnectAsync();
+        var state = new RedisLoadState(redis, prefix: _prefix);
+        Assert.Null(await state.GetAcknowledgedEpochAsync("w1"));
+        await state.AcknowledgeEpochAsync("w1", 5);
+        await state.AcknowledgeEpochAsync("w1", 3); // a late acknowledgement of an older placement
+        Assert.Equal(5, await state.GetAcknowledgedEpochAsync("w1"));
+        Assert.Equal(_prefix + "worker:w1:epoch", (string)state.EpochKey("w1")!);
+        await redis.GetDatabase().KeyDeleteAsync(state.EpochKey("w1"));
+    }
+
+    [Fact]
+    public async Task The_reporter_writes_heartbeat_demand_operating_points_and_the_applied_epoch()
+    {
+        var modelPath = Path.Combine(_root, "model");
+        var storePath = Path.Combine(_root, "adapters");
+        SyntheticModel.Create("tiny", modelPath, seed: 5);
+        SyntheticAdapter.Create(modelPath, 8, null, Path.Combine(storePath, "r8"), seed: 8);
+        var registry = new InMemoryAdapterRegistry(AdapterValidator.ForModelDirectory(storePath, modelPath));
+        await registry.RegisterAsync("r8", "acme", CancellationToken.None);
+
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<IJobHistory>(new InMemoryJobHistory());
+        services.AddSingleton<IAdapterRegistry>(registry);
+        services.AddLoRAQueueBus(new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Transport"] = "inmemory" }).Build());
+        await using var provider = services.BuildServiceProvider();
+        var bus = provider.GetRequiredService<IBusControl>();
+        await using var redis = await ConnectAsync();
+        var state = new RedisLoadState(redis, new LoadStateOptions { DemandBucket = TimeSpan.FromMilliseconds(100) }, _prefix);
+
+        var settings = new WorkerSettings
+        {
+            Id = "w1", ModelPath = modelPath, AdapterStorePath = storePath, RankQueues = [8], MaxSequences = 2, KvCacheMb = 4,
+            LoadReportInterval = TimeSpan.FromMilliseconds(200),
+        };
+        using var runtime = EngineRuntime.Load(settings);
+        using var engineStop = new CancellationTokenSource();
+        var engineLoop = runtime.Engine.RunAsync(engineStop.Token);
+        var node = new WorkerNode(settings, runtime, registry, TimeProvider.System, NullLoggerFactory.Instance);
+        await bus.StartAsync();
+        try
+        {
+            var endpoints = node.CreateEndpoints(provider.GetRequiredService<IReceiveEndpointConnector>(),
+                                                 provider.GetRequiredService<IRankQueueDeclarer>());
+            await endpoints.ApplyAsync(settings.RankQueues, CancellationToken.None);
+            var applier = new PlacementApplier(settings, node.Adapters, endpoints, NullLogger<PlacementApplier>.Instance);
+            using var reporter = new RedisWorkerReporter(node, endpoints, applier, state, TimeProvider.System,
+                                                         NullLogger<RedisWorkerReporter>.Instance);
+            await reporter.StartAsync(CancellationToken.None);
+
+            node.Stats.Completed(new CompletedJobSample("r8", 8, PromptTokens: 10, OutputTokens: 5, TimeSpan.FromMilliseconds(10), JobsInEngine: 2));
+            await applier.ApplyAsync(new PlacementCommand { Epoch = 3, Worker = "w1", RankQueues = [8, 32], Adapters = ["r8"] }, CancellationToken.None);
+
+            await WaitUntil(async () => await state.GetAcknowledgedEpochAsync("w1") == 3
+                && (await state.GetLiveWorkersAsync()).SingleOrDefault() is { Epoch: 3 });
+            var heartbeat = (await state.GetLiveWorkersAsync()).Single();
+            Assert.Equal([8, 32], heartbeat.RankBuckets);
+            Assert.Equal(["r8"], heartbeat.ResidentAdapters);
+            Assert.True(heartbeat.CapacityTps > 0);
+
+            await WaitUntil(async () => (await state.GetOperatingPointsAsync("w1")).ContainsKey(32));
+            var points = await state.GetOperatingPointsAsync("w1");
+            Assert.True(points[0] > 0);
+            Assert.True(points[8] <= points[0]);
+
+            await WaitUntil(async () => (await state.GetDemandWindowsAsync(TimeSpan.FromMilliseconds(100), 50))
+                .Any(d => d.AdapterId == "r8" && Math.Abs(d.WindowsTps.Sum() * 0.1 - 15) < 1e-6));
+            await reporter.StopAsync(CancellationToken.None);
+            Assert.Empty(await state.GetLiveWorkersAsync()); // a clean stop leaves the load state at once
+        }
+        finally
+        {
+            await bus.StopAsync();
+            await engineStop.CancelAsync();
+            try { await engineLoop; } catch (OperationCanceledException) { }
+            foreach (var endpoint in redis.GetEndPoints())
+                await foreach (var key in redis.GetServer(endpoint).KeysAsync(pattern: _prefix + "*"))
+                    await redis.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
+    private static async Task WaitUntil(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the load state did not show up in Redis within 60 s");
+            await Task.Delay(50);
+        }
+    }
+}

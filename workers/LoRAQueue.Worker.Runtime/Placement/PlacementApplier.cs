@@ -1,0 +1,64 @@
+using LoRAQueue.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace LoRAQueue.Worker;
+
+/// <summary>
+/// Carries out placement commands for one worker, one at a time: plans with <see cref="PlacementPlanner"/>, loads the
+/// adapters it must hold, connects the new rank queues, stops the left ones (their in-flight jobs finish first, see
+/// <see cref="RankQueueEndpoints"/>), evicts what it no longer needs, then raises <see cref="Applied"/> (the Redis
+/// reporter acknowledges the epoch from there).
+/// </summary>
+public sealed class PlacementApplier(WorkerSettings settings, AdapterCache adapters, RankQueueEndpoints endpoints, ILogger<PlacementApplier> logger)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private long _epoch;
+
+    /// <summary>The last epoch applied; 0 before the first command (the configured queues).</summary>
+    public long Epoch => Interlocked.Read(ref _epoch);
+
+    /// <summary>Raised after a command was applied, with its decision.</summary>
+    public event Func<PlacementDecision, Task>? Applied;
+
+    public async Task<PlacementDecision> ApplyAsync(PlacementCommand command, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var state = new WorkerPlacementState(Epoch, endpoints.ConnectedBuckets, adapters.Resident);
+            var decision = PlacementPlanner.Plan(settings.Id, state, command, adapters.InUse);
+            if (!decision.Apply)
+            {
+                logger.LogDebug("Placement command ignored: {Reason}", decision.Reason);
+                return decision;
+            }
+            logger.LogInformation("Applying placement epoch {Epoch} ({Policy}): load [{Load}], connect [{Connect}], stop [{Stop}], evict [{Evict}]",
+                decision.Epoch, command.Policy, string.Join(", ", decision.Load), Describe(decision.Connect), Describe(decision.Stop),
+                string.Join(", ", decision.Evict));
+
+            // Make before break: adapters resident before any job of a new queue can arrive.
+            foreach (var adapterId in decision.Load)
+            {
+                var lookup = await adapters.EnsureLoadedAsync(adapterId, ct);
+                if (!lookup.Loaded) logger.LogWarning("Placement epoch {Epoch}: cannot prefetch {AdapterId}: {Problem}", decision.Epoch, adapterId, lookup.Problem);
+            }
+            await endpoints.ApplyAsync(decision.Queues, ct);
+            foreach (var adapterId in decision.Evict) adapters.Evict(adapterId);
+
+            Interlocked.Exchange(ref _epoch, decision.Epoch);
+            if (Applied is { } applied)
+            {
+                foreach (var handler in applied.GetInvocationList().Cast<Func<PlacementDecision, Task>>())
+                    await handler(decision);
+            }
+            return decision;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private static string Describe(IEnumerable<int?> buckets) => string.Join(", ", buckets.Select(b => Core.RankBuckets.QueueName(b)));
+}
