@@ -44,7 +44,7 @@ internal static class JobSql
             worker = COALESCE(EXCLUDED.worker, jobs.worker),
             webhook_url = COALESCE(EXCLUDED.webhook_url, jobs.webhook_url),
             metadata = COALESCE(EXCLUDED.metadata, jobs.metadata),
-            started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
+            started_at = COALESCE(jobs.started_at, EXCLUDED.started_at),
             completed_at = COALESCE(EXCLUDED.completed_at, jobs.completed_at),
             queue_ms = COALESCE(EXCLUDED.queue_ms, jobs.queue_ms),
             wait_ms = COALESCE(EXCLUDED.wait_ms, jobs.wait_ms),

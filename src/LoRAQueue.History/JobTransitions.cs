@@ -42,6 +42,9 @@ internal static class JobTransitions
         OutputTokens = e.OutputTokens,
         FinishReason = EmptyAsNull(e.FinishReason),
         CompletedAt = Timestamps.Normalize(e.CompletedAt),
+        // Events race on the recorder's queue: when JobCompleted lands first, the start time still follows from the
+        // worker's queue time, and a late JobStarted (ignored: it would regress the status) is not needed for it.
+        StartedAt = e.Timings is { } t ? Timestamps.Normalize(e.SubmittedAt + TimeSpan.FromMilliseconds(t.QueueMs)) : null,
         QueueMs = e.Timings?.QueueMs,
         WaitMs = e.Timings?.WaitMs,
         TtftMs = e.Timings?.TtftMs,
@@ -85,7 +88,7 @@ internal static class JobTransitions
             Worker = incoming.Worker ?? existing.Worker,
             WebhookUrl = incoming.WebhookUrl ?? existing.WebhookUrl,
             Metadata = incoming.Metadata ?? existing.Metadata,
-            StartedAt = incoming.StartedAt ?? existing.StartedAt,
+            StartedAt = existing.StartedAt ?? incoming.StartedAt, // the worker's own JobStarted time wins
             CompletedAt = incoming.CompletedAt ?? existing.CompletedAt,
             QueueMs = incoming.QueueMs ?? existing.QueueMs,
             WaitMs = incoming.WaitMs ?? existing.WaitMs,
