@@ -17,9 +17,8 @@ public sealed class ShutdownTests(ModelFiles files, ITestOutputHelper output)
         });
         var jobs = Enumerable.Range(0, 4).Select(i => pipeline.Job("r32", $"Drain job {i}", 450)).ToList();
         foreach (var job in jobs) await pipeline.Publisher.SubmitAsync(job);
-        // Terminate as soon as the broker has handed every job to the worker (none ready, all unacked): the history
-        // lags behind the engine, and on the tiny model a job can finish before its Running row is visible.
-        await Eventually.WaitAsync(() => pipeline.QueueDepthAsync("lora-rank-32"), depth => depth == 0, "the jobs to be delivered");
+        await Eventually.WaitAsync(() => pipeline.History.GetAsync(jobs[0].JobId, CancellationToken.None),
+            r => r is not null && r.Status != JobStatus.Queued, "the first job to start");
 
         worker.Terminate();
         Assert.Equal(0, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
