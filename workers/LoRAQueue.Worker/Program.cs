@@ -1,3 +1,4 @@
+using LoRAQueue.Hosting;
 using LoRAQueue.History;
 using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
@@ -10,20 +11,8 @@ using StackExchange.Redis;
 
 // The worker host. Configuration: appsettings.json, env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value.
 var builder = Host.CreateApplicationBuilder(args);
-builder.Logging.ClearProviders();
-builder.Logging.AddSimpleConsole(o =>
-{
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-    o.IncludeScopes = false;
-});
-builder.Logging.AddFilter("MassTransit", LogLevel.Warning);
-builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-using var startupLoggers = LoggerFactory.Create(b => b.AddSimpleConsole(o =>
-{
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-}));
+HostConsoleLogging.Configure(builder.Logging);
+using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
 var startupLogger = startupLoggers.CreateLogger("LoRAQueue.Worker");
 
 EngineRuntime runtime;
