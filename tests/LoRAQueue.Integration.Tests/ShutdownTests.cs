@@ -52,7 +52,6 @@ public sealed class ShutdownTests(ModelFiles files, ITestOutputHelper output)
         Assert.Equal(0, await worker.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         output.WriteLine($"exited after {clock.ElapsedMilliseconds} ms");
         output.WriteLine(worker.Output);
-        Assert.Matches(@"stopping: [1-8] jobs in flight", worker.Output);
         // Never acknowledged, so back in the queue (once the worker's connection closed), and not in _error.
         var returnedCount = await pipeline.QueueDepthAsync("lora-rank-32");
         Assert.InRange(returnedCount, 1u, (uint)jobs.Count);
