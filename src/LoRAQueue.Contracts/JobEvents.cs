@@ -17,6 +17,8 @@ public sealed record JobStarted
     public DateTimeOffset StartedAt { get; init; }
     public string Prompt { get; init; } = "";
     public Dictionary<string, string>? Metadata { get; init; }
+    public Guid? BatchId { get; init; }
+    public string? CustomId { get; init; }
     public string? WebhookUrl { get; init; }
 }
 
@@ -39,6 +41,8 @@ public sealed record JobCompleted
     public DateTimeOffset CompletedAt { get; init; }
     public string? WebhookUrl { get; init; }
     public Dictionary<string, string>? Metadata { get; init; }
+    public Guid? BatchId { get; init; }
+    public string? CustomId { get; init; }
 }
 
 /// <summary>Event: the job can never complete; ReasonCode is one of <see cref="FailureReasons"/>.</summary>
@@ -56,6 +60,8 @@ public sealed record JobFailed
     public DateTimeOffset FailedAt { get; init; }
     public string? WebhookUrl { get; init; }
     public Dictionary<string, string>? Metadata { get; init; }
+    public Guid? BatchId { get; init; }
+    public string? CustomId { get; init; }
 }
 
 public static class FailureReasons

@@ -25,6 +25,10 @@ public sealed record SubmitJob
     public string? WebhookUrl { get; init; }
     public Dictionary<string, string>? Metadata { get; init; }
     public DateTimeOffset SubmittedAt { get; init; }
+    /// <summary>The batch the job was submitted in (gateway batches), null for a single job.</summary>
+    public Guid? BatchId { get; init; }
+    /// <summary>The producer's own id for the job (a batch line's custom_id); echoed in results and webhooks.</summary>
+    public string? CustomId { get; init; }
 }
 
 public static class MessageSchema

@@ -1,9 +1,11 @@
-using LoRAQueue.History;
 using Npgsql;
 
-namespace LoRAQueue.Cli.Tests;
+using LoRAQueue.History;
+using Xunit;
 
-/// <summary>The PostgreSQL that scripts/services.sh started. Without it these tests fail, saying how to start it.</summary>
+namespace LoRAQueue.Testing;
+
+/// <summary>The Postgres that scripts/services.sh started. Tests never pass without it: they fail saying how to start it.</summary>
 public static class PostgresServer
 {
     public const string Variable = "LORAQUEUE__POSTGRES__CONNECTIONSTRING";
@@ -12,22 +14,24 @@ public static class PostgresServer
         Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } value
             ? value
             : throw new InvalidOperationException(
-                $"{Variable} is not set: the database command tests need the real PostgreSQL. Run scripts/test.sh, or " +
-                "`bash scripts/services.sh start && eval \"$(bash scripts/services.sh env)\"` before dotnet test.");
+                $"{Variable} is not set: these tests need the real PostgreSQL. Run scripts/test.sh, or " +
+                "`bash scripts/services.sh start && source .cache/services/services.env` before dotnet test.");
 
-    /// <summary>A new database with a random name (migrated unless asked not to); dropped on dispose.</summary>
+    /// <summary>A new database with a random name, migrated unless asked not to; dropped on dispose.</summary>
     public static async Task<TestDatabase> CreateDatabaseAsync(bool migrate = true)
     {
-        string name = "lq_cli_" + Guid.NewGuid().ToString("N");
+        string name = "lq_test_" + Guid.NewGuid().ToString("N");
         await using (var admin = new NpgsqlConnection(AdminConnectionString))
         {
             await admin.OpenAsync();
             await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", admin);
             await create.ExecuteNonQueryAsync();
         }
-        string connectionString = new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, MaxPoolSize = 10 }.ConnectionString;
+        // A small pool per database: test classes (and other test projects) share the server's connection limit.
+        string connectionString = new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, MaxPoolSize = 20 }.ConnectionString;
+        var database = new TestDatabase(name, connectionString);
         if (migrate) DatabaseMigrator.Migrate(connectionString);
-        return new TestDatabase(name, connectionString);
+        return database;
     }
 }
 
@@ -45,5 +49,20 @@ public sealed class TestDatabase(string name, string connectionString) : IAsyncD
         await admin.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Name} WITH (FORCE)", admin);
         await drop.ExecuteNonQueryAsync();
+    }
+}
+
+/// <summary>One migrated database per test class.</summary>
+public sealed class PostgresDatabaseFixture : IAsyncLifetime
+{
+    private TestDatabase? _database;
+
+    public TestDatabase Database => _database ?? throw new InvalidOperationException("fixture not initialised");
+
+    public async Task InitializeAsync() => _database = await PostgresServer.CreateDatabaseAsync();
+
+    public async Task DisposeAsync()
+    {
+        if (_database is not null) await _database.DisposeAsync();
     }
 }
