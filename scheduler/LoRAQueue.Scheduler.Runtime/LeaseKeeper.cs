@@ -4,17 +4,19 @@ using StackExchange.Redis;
 
 namespace LoRAQueue.Scheduler;
 
-/// <summary>Keeps trying for the lease and renews it while held, every third of the lease time, so a standby takes
-/// over at most a third of a lease after the leader's lapses. Stopping releases the lease for a quick hand-over.</summary>
+/// <summary>Renews the lease every third of the lease time while it is held; a standby tries for it every tenth, so it
+/// takes over at most a tenth of a lease after the leader's lapses. Stopping releases the lease for a quick hand-over.</summary>
 public sealed class LeaseKeeper(SchedulerLease lease, ILogger<LeaseKeeper> logger) : BackgroundService
 {
     public SchedulerLease Lease { get; } = lease;
 
-    public TimeSpan Interval => Lease.LeaseTime / 3;
+    public TimeSpan RenewInterval => Lease.LeaseTime / 3;
+    public TimeSpan StandbyInterval => Lease.LeaseTime / 10;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         bool wasLeader = false;
+        logger.LogInformation("Scheduler {Holder} running (lease {Lease}), trying for the lease", Lease.HolderId, Lease.LeaseTime);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -35,7 +37,7 @@ public sealed class LeaseKeeper(SchedulerLease lease, ILogger<LeaseKeeper> logge
                     else logger.LogWarning("Scheduler {Holder} lost the lease; standing by", Lease.HolderId);
                     wasLeader = leader;
                 }
-                await Task.Delay(Interval, stoppingToken).ConfigureAwait(false);
+                await Task.Delay(leader ? RenewInterval : StandbyInterval, stoppingToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }

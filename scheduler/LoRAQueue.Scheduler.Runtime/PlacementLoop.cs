@@ -26,6 +26,7 @@ public sealed class PlacementLoop(SchedulerOptions options, SchedulerLease lease
     private PlacementPlan? _previous;
     private LoadSignature? _placedSignature;
     private DateTimeOffset _placedAt;
+    private long _lastEpoch; // newest epoch recorded or published: the floor for the next one
     private bool _leading;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -62,6 +63,7 @@ public sealed class PlacementLoop(SchedulerOptions options, SchedulerLease lease
             _leading = true;
             var latest = await history.GetLatestAsync(ct).ConfigureAwait(false);
             _previous = latest?.Plan;
+            _lastEpoch = Math.Max(_lastEpoch, latest?.Epoch ?? 0);
             _placedSignature = null;
         }
 
@@ -79,12 +81,19 @@ public sealed class PlacementLoop(SchedulerOptions options, SchedulerLease lease
             logger.LogDebug("No live worker with operating points: nothing to place");
             return;
         }
+        if (!snapshot.Adapters.Any(a => a.DemandTps > 0))
+        {
+            // Nothing to size a placement by (a fresh fleet, or a Redis that lost its data): a plan now would park
+            // workers on no queue at all. The workers keep what they consume until demand is measured.
+            logger.LogDebug("No measured demand: placement kept");
+            return;
+        }
 
         var previous = _previous ?? PlacementPlan.FromCurrentState(snapshot);
         var plan = _policy.Plan(snapshot, previous);
         var moves = plan.Moves ?? PlanDiff.Compute(previous, plan, snapshot.Adapters.Where(a => a.Id is not null)
             .ToDictionary(a => a.Id!, a => a.SizeBytes, StringComparer.Ordinal));
-        if (await lease.NextEpochAsync().ConfigureAwait(false) is not { } epoch)
+        if (await lease.NextEpochAsync(_lastEpoch).ConfigureAwait(false) is not { } epoch)
         {
             logger.LogWarning("Lease lost before publishing; placement dropped");
             return;
@@ -110,6 +119,7 @@ public sealed class PlacementLoop(SchedulerOptions options, SchedulerLease lease
         logger.LogInformation("Placement epoch {Epoch} ({Reason}): {Workers} workers, {Loads} adapter loads, {Queues} queue changes",
             epoch, Describe(decision), plan.Workers.Count, moves.AdapterLoads, moves.QueueChanges);
         _previous = plan;
+        _lastEpoch = epoch;
         _placedSignature = signature;
         _placedAt = now;
     }

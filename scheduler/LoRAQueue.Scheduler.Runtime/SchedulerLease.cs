@@ -19,10 +19,17 @@ public sealed class SchedulerLease
         end
         return 0
         """;
-    // KEYS[1] lease, KEYS[2] epoch, ARGV[1] holder: the next epoch, or -1 when the lease is not ours.
+    // KEYS[1] lease, KEYS[2] epoch, ARGV[1] holder, ARGV[2] floor: the next epoch above the floor, or -1 when the lease
+    // is not ours. The floor covers a Redis that lost its data (restart without persistence): the counter would start
+    // again at 1, below epochs the workers have already applied.
     private const string EpochScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
-          return redis.call('INCR', KEYS[2])
+          local epoch = redis.call('INCR', KEYS[2])
+          if epoch <= tonumber(ARGV[2]) then
+            epoch = tonumber(ARGV[2]) + 1
+            redis.call('SET', KEYS[2], epoch)
+          end
+          return epoch
         end
         return -1
         """;
@@ -90,14 +97,15 @@ public sealed class SchedulerLease
         }
     }
 
-    /// <summary>The epoch for the next placement, or null when the lease is no longer ours.</summary>
-    public async Task<long?> NextEpochAsync()
+    /// <summary>The epoch for the next placement, above <paramref name="floor"/> (the newest epoch known to have been
+    /// issued, e.g. the last recorded placement), or null when the lease is no longer ours.</summary>
+    public async Task<long?> NextEpochAsync(long floor = 0)
     {
         if (!IsLeader) return null;
         long epoch;
         try
         {
-            epoch = (long)await _db.ScriptEvaluateAsync(EpochScript, [LeaseKey, EpochKey], [HolderId]).ConfigureAwait(false);
+            epoch = (long)await _db.ScriptEvaluateAsync(EpochScript, [LeaseKey, EpochKey], [HolderId, floor]).ConfigureAwait(false);
         }
         catch
         {

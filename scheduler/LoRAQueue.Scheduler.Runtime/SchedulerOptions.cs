@@ -54,4 +54,15 @@ public sealed record SchedulerOptions
         if (DemandWindows < 1) throw new FormatException("LoRAQueue:Scheduler:DemandWindows must be ≥ 1");
         Drift.Validate();
     }
+
+    /// <summary>Demand is read in whole windows of whole buckets, no further back than Redis keeps it.</summary>
+    public void ValidateAgainst(LoRAQueue.LoadState.LoadStateOptions loadState)
+    {
+        if (Window.Ticks % loadState.DemandBucket.Ticks != 0)
+            throw new FormatException($"LoRAQueue:Scheduler:WindowSeconds ({Window.TotalSeconds} s) must be a multiple of " +
+                                      $"LoRAQueue:LoadState:DemandBucketSeconds ({loadState.DemandBucket.TotalSeconds} s)");
+        if (Window * DemandWindows > loadState.DemandRetention)
+            throw new FormatException($"{DemandWindows} demand windows of {Window.TotalSeconds} s reach further back than " +
+                                      $"LoRAQueue:LoadState:DemandRetentionSeconds ({loadState.DemandRetention.TotalSeconds} s)");
+    }
 }

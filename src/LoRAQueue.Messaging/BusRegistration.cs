@@ -31,7 +31,7 @@ public static class BusRegistration
 
     /// <summary>
     /// Adds MassTransit on the configured transport (usage telemetry off, publisher confirms on, bounded prefetch),
-    /// the rank-queue topology step (<see cref="IRankQueueDeclarer"/>), <see cref="RankBuckets"/> and
+    /// the rank-queue topology step (<see cref="IRankQueueDeclarer"/>), <see cref="IQueueDepthReader"/>, <see cref="RankBuckets"/> and
     /// <see cref="JobPublisher"/> (which needs IAdapterRegistry and IJobHistory registered by the host).
     /// <paramref name="configure"/> adds consumers; endpoints registered there are created by ConfigureEndpoints.
     /// </summary>
@@ -52,10 +52,13 @@ public static class BusRegistration
             services.TryAddSingleton(settings);
             services.TryAddSingleton<IRankQueueDeclarer>(sp => new RabbitMqRankQueueDeclarer(sp.GetRequiredService<RabbitMqSettings>(),
                 sp.GetRequiredService<RankBuckets>(), sp.GetRequiredService<ILogger<RabbitMqRankQueueDeclarer>>()));
+            services.TryAddSingleton<IQueueDepthReader>(sp => new RabbitMqQueueDepthReader(sp.GetRequiredService<RabbitMqSettings>(),
+                sp.GetRequiredService<RankBuckets>(), sp.GetRequiredService<ILogger<RabbitMqQueueDepthReader>>()));
         }
         else
         {
             services.TryAddSingleton<IRankQueueDeclarer, InMemoryRankQueueDeclarer>();
+            services.TryAddSingleton<IQueueDepthReader, InMemoryQueueDepthReader>();
         }
 
         services.AddMassTransit(x =>

@@ -49,13 +49,16 @@ public sealed class Pipeline : IAsyncDisposable
     public IConnection Amqp => _amqp!;
     public IReadOnlyList<WorkerProcess> Workers => _workers;
 
+    public RedisServer? Redis { get; private init; }
+
     /// <summary>This test's database, with the password (the data source's own string drops it).</summary>
     public string ConnectionString { get; }
 
     /// <param name="configureBus">Consumers for the test process's own bus (the producer side).</param>
     /// <param name="services">Services those consumers need.</param>
+    /// <param name="redis">The Redis the workers (and schedulers) report to; none by default.</param>
     public static async Task<Pipeline> CreateAsync(ModelFiles files, Action<IBusRegistrationConfigurator>? configureBus = null,
-                                                   Action<IServiceCollection>? services = null)
+                                                   Action<IServiceCollection>? services = null, RedisServer? redis = null)
     {
         var env = TestEnvironment.Get();
         var suffix = Guid.NewGuid().ToString("N")[..12];
@@ -69,7 +72,7 @@ public sealed class Pipeline : IAsyncDisposable
         var connectionString = new NpgsqlConnectionStringBuilder(env.PostgresConnectionString) { Database = database }.ConnectionString;
         DatabaseMigrator.Migrate(connectionString);
 
-        var pipeline = new Pipeline(env, files, vhost, database, connectionString);
+        var pipeline = new Pipeline(env, files, vhost, database, connectionString) { Redis = redis };
         foreach (var id in ModelFiles.AdapterRanks.Keys)
             await pipeline.Registry.RegisterAsync(id, Tenant, CancellationToken.None);
         await pipeline.StartProducerAsync(configureBus, services);
@@ -99,6 +102,7 @@ public sealed class Pipeline : IAsyncDisposable
     /// <summary>Configuration shared by the producer and every worker: transport, broker (this test's vhost) and database.</summary>
     private Dictionary<string, string?> ServiceConfiguration() => new()
     {
+        ["LoRAQueue:Redis:Configuration"] = Redis?.Configuration,
         ["LoRAQueue:Transport"] = "rabbitmq",
         ["LoRAQueue:RabbitMq:Host"] = Env.RabbitHost,
         ["LoRAQueue:RabbitMq:Port"] = Env.RabbitPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -113,18 +117,36 @@ public sealed class Pipeline : IAsyncDisposable
     /// <summary>Starts a worker process consuming <paramref name="rankQueues"/> ("base,8,32"); waits until it consumes.</summary>
     public async Task<WorkerProcess> StartWorkerAsync(string id, string rankQueues, IReadOnlyDictionary<string, string>? extra = null)
     {
-        var environment = ServiceConfiguration()
-            .ToDictionary(kv => "LORAQUEUE__" + kv.Key["LoRAQueue:".Length..].Replace(":", "__").ToUpperInvariant(), kv => kv.Value!);
+        var environment = HostEnvironment();
         environment["LORAQUEUE__WORKER__ID"] = id;
         environment["LORAQUEUE__WORKER__RANKQUEUES"] = rankQueues;
         environment["LORAQUEUE__WORKER__KVCACHEMB"] = "16";
         environment["LORAQUEUE__WORKER__LOADREPORTSECONDS"] = "2";
-        environment["MASSTRANSIT_USAGE_TELEMETRY"] = "false";
-        environment["DOTNET_gcServer"] = "0";
         foreach (var (k, v) in extra ?? new Dictionary<string, string>()) environment[k] = v;
         var worker = await WorkerProcess.StartAsync(Env.WorkerDll, id, environment);
         _workers.Add(worker);
         return worker;
+    }
+
+    /// <summary>Starts a scheduler process (needs the pipeline's Redis); waits until it runs (leader or standby).</summary>
+    public async Task<WorkerProcess> StartSchedulerAsync(string id, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        if (Redis is null) throw new InvalidOperationException("a scheduler needs Redis: create the pipeline with one");
+        var environment = HostEnvironment();
+        environment["LORAQUEUE__SCHEDULER__ID"] = id;
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>()) environment[k] = v;
+        var scheduler = await WorkerProcess.StartAsync(Env.SchedulerDll, id, environment, readyMarker: WorkerProcess.SchedulerReadyMarker);
+        _workers.Add(scheduler);
+        return scheduler;
+    }
+
+    private Dictionary<string, string> HostEnvironment()
+    {
+        var environment = ServiceConfiguration().Where(kv => kv.Value is not null)
+            .ToDictionary(kv => "LORAQUEUE__" + kv.Key["LoRAQueue:".Length..].Replace(":", "__").ToUpperInvariant(), kv => kv.Value!);
+        environment["MASSTRANSIT_USAGE_TELEMETRY"] = "false";
+        environment["DOTNET_gcServer"] = "0";
+        return environment;
     }
 
     public SubmitJob Job(string? adapterId, string prompt = "The queue serves many adapters", int maxTokens = 8) => new()

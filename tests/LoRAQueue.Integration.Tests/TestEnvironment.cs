@@ -32,15 +32,17 @@ public sealed record TestEnvironment(string RabbitHost, int RabbitPort, string R
         : Path.Combine(RepositoryRoot, ".cache", "services", "services.env");
 
     /// <summary>The worker built next to these tests (same configuration: Release or Debug).</summary>
-    public string WorkerDll
+    public string WorkerDll => HostDll("workers", "LoRAQueue.Worker");
+
+    /// <summary>The scheduler built next to these tests.</summary>
+    public string SchedulerDll => HostDll("scheduler", "LoRAQueue.Scheduler");
+
+    private string HostDll(string folder, string project)
     {
-        get
-        {
-            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
-            var dll = Path.Combine(RepositoryRoot, "workers", "LoRAQueue.Worker", "bin", configuration, "net10.0", "LoRAQueue.Worker.dll");
-            return File.Exists(dll) ? dll : throw new FileNotFoundException(
-                $"worker not built at {dll}: build tests/LoRAQueue.Integration.Tests (it builds the worker first)", dll);
-        }
+        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
+        var dll = Path.Combine(RepositoryRoot, folder, project, "bin", configuration, "net10.0", project + ".dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException(
+            $"{project} not built at {dll}: build tests/LoRAQueue.Integration.Tests (it builds the hosts first)", dll);
     }
 
     private static string FindRepositoryRoot()

@@ -4,17 +4,21 @@ using System.Runtime.InteropServices;
 
 namespace LoRAQueue.Integration.Tests;
 
-/// <summary>A worker host running as a real child process (`dotnet LoRAQueue.Worker.dll`) configured by environment.</summary>
+/// <summary>A host (worker or scheduler) running as a real child process (`dotnet X.dll`) configured by environment;
+/// ready once it prints <c>readyMarker</c>.</summary>
 public sealed partial class WorkerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private WorkerProcess(string id, Process process)
+    private readonly string _readyMarker;
+
+    private WorkerProcess(string id, Process process, string readyMarker)
     {
         Id = id;
         _process = process;
+        _readyMarker = readyMarker;
     }
 
     public string Id { get; }
@@ -23,10 +27,13 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Everything the worker printed so far (for failure messages).</summary>
-    public string Output => $"--- worker {Id} (pid {_process.Id}) ---{Environment.NewLine}{string.Join(Environment.NewLine, _output)}";
+    public string Output => $"--- {Id} (pid {_process.Id}) ---{Environment.NewLine}{string.Join(Environment.NewLine, _output)}";
+
+    public const string WorkerReadyMarker = " ready on ";
+    public const string SchedulerReadyMarker = " trying for the lease";
 
     public static async Task<WorkerProcess> StartAsync(string workerDll, string id, IReadOnlyDictionary<string, string> environment,
-                                                       TimeSpan? readyTimeout = null)
+                                                       TimeSpan? readyTimeout = null, string readyMarker = WorkerReadyMarker)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         var start = new ProcessStartInfo(dotnet)
@@ -38,7 +45,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         start.ArgumentList.Add(workerDll);
         foreach (var (k, v) in environment) start.Environment[k] = v;
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var worker = new WorkerProcess(id, process);
+        var worker = new WorkerProcess(id, process, readyMarker);
         process.OutputDataReceived += (_, e) => worker.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => worker.OnLine(e.Data);
         process.Exited += (_, _) => worker._ready.TrySetException(
@@ -62,7 +69,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     {
         if (line is null) return;
         _output.Enqueue(line);
-        if (line.Contains(" ready on ", StringComparison.Ordinal)) _ready.TrySetResult();
+        if (line.Contains(_readyMarker, StringComparison.Ordinal)) _ready.TrySetResult();
     }
 
     /// <summary>SIGKILL: the process dies at once, acknowledging nothing more.</summary>

@@ -69,6 +69,21 @@ public class SchedulerLeaseTests(RedisFixture redis) : IClassFixture<RedisFixtur
     }
 
     [Fact]
+    public async Task Epochs_stay_above_the_floor_when_redis_lost_the_counter()
+    {
+        string prefix = NewPrefix();
+        var lease = NewLease(prefix, "a");
+        Assert.True(await lease.AcquireOrRenewAsync());
+        long before = (await lease.NextEpochAsync())!.Value;
+        // What a Redis restart without persistence looks like: the counter is gone, the last recorded placement is not.
+        await redis.Redis.GetDatabase().KeyDeleteAsync(lease.EpochKey);
+        long recorded = before + 40;
+        long next = (await lease.NextEpochAsync(floor: recorded))!.Value;
+        Assert.Equal(recorded + 1, next);
+        Assert.Equal(recorded + 2, (await lease.NextEpochAsync(floor: recorded))!.Value); // the counter itself moved up
+    }
+
+    [Fact]
     public async Task A_released_lease_is_taken_at_once()
     {
         string prefix = NewPrefix();

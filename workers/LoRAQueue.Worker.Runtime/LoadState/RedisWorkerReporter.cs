@@ -41,8 +41,16 @@ public sealed class RedisWorkerReporter : BackgroundService
     {
         var settings = _node.Settings;
         var runtime = _node.Runtime;
-        double baseTps = await EngineCalibration.MeasureBaseDecodeTokensPerSecondAsync(runtime.Engine,
-            runtime.Tokenizer.Encode("Calibration: the quick brown fox jumps over the lazy dog."), settings.MaxSequences, 16, stoppingToken);
+        double baseTps;
+        try
+        {
+            baseTps = await EngineCalibration.MeasureBaseDecodeTokensPerSecondAsync(runtime.Engine,
+                runtime.Tokenizer.Encode("Calibration: the quick brown fox jumps over the lazy dog."), settings.MaxSequences, 16, stoppingToken);
+        }
+        catch (Exception) when (stoppingToken.IsCancellationRequested)
+        {
+            return; // stopped during start-up: the engine may already refuse work, and there is nothing to report
+        }
         _logger.LogInformation("Calibrated base decode throughput at batch {Batch}: {Tps:F1} tokens/s", settings.MaxSequences, baseTps);
         var buckets = settings.RankQueues.OfType<int>().Union(_endpoints.ConnectedBuckets.OfType<int>());
         var estimator = new OperatingPointEstimator(baseTps, settings.MaxSequences, buckets);

@@ -2,9 +2,9 @@ using Microsoft.Extensions.Logging;
 
 namespace LoRAQueue.Hosting;
 
-/// <summary>One console log format for every host (worker, scheduler): single line, millisecond timestamps,
-/// MassTransit and host chatter only from warnings up. Compiled into each host (linked source).</summary>
-internal static class HostConsoleLogging
+/// <summary>One console log format for every host (worker, scheduler, gateway, the CLI's serve): single line, millisecond timestamps,
+/// MassTransit and host chatter only from warnings up.</summary>
+public static class HostConsoleLogging
 {
     public static void Configure(ILoggingBuilder logging)
     {

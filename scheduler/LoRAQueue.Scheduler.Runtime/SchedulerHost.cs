@@ -1,0 +1,99 @@
+using LoRAQueue.Core.Placement;
+using LoRAQueue.Hosting;
+using LoRAQueue.History;
+using LoRAQueue.LoadState;
+using LoRAQueue.Messaging;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace LoRAQueue.Scheduler;
+
+/// <summary>
+/// The scheduler as a Generic Host, for the scheduler executable and <c>loraqueue serve scheduler</c>. Configuration:
+/// appsettings.json, env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value.
+/// </summary>
+public static class SchedulerHost
+{
+    /// <summary>Exit codes: 0 stopped cleanly, 1 failed while running, 2 could not start (the reason is logged).</summary>
+    public static async Task<int> RunAsync(string[] args, CancellationToken ct = default)
+    {
+        using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
+        var logger = startupLoggers.CreateLogger("LoRAQueue.Scheduler");
+        if (Build(args, logger) is not { } host) return 2;
+        using (host)
+        {
+            try
+            {
+                await host.RunAsync(ct);
+                return 0;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogCritical(e, "Scheduler failed");
+                return 1;
+            }
+        }
+    }
+
+    /// <summary>The configured host, or null when the configuration or the database is unusable (logged).</summary>
+    public static IHost? Build(string[] args, ILogger startupLogger, Action<HostApplicationBuilder>? configure = null)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        HostConsoleLogging.Configure(builder.Logging);
+        configure?.Invoke(builder);
+        SchedulerOptions options;
+        IConnectionMultiplexer redis;
+        NpgsqlDataSource dataSource;
+        string prefix;
+        LoadStateOptions lifetimes;
+        try
+        {
+            options = SchedulerOptions.From(builder.Configuration);
+            PlacementPolicies.Create(options.Policy); // an unknown policy fails at start, not per window
+            var redisConfiguration = InfrastructureSettings.RedisConfiguration(builder.Configuration)
+                ?? throw new InvalidOperationException("configuration LoRAQueue:Redis:Configuration (env LORAQUEUE__REDIS__CONFIGURATION) is not set");
+            var postgres = InfrastructureSettings.PostgresConnectionString(builder.Configuration);
+            DatabaseMigrator.Migrate(postgres, startupLogger);
+            dataSource = NpgsqlDataSource.Create(postgres);
+            // Redis being down is a state to ride out, not a reason to exit: the multiplexer keeps retrying.
+            redis = InfrastructureSettings.ConnectRedis(redisConfiguration);
+            prefix = InfrastructureSettings.RedisKeyPrefix(builder.Configuration);
+            lifetimes = InfrastructureSettings.LoadStateOptions(builder.Configuration);
+            options.ValidateAgainst(lifetimes);
+            startupLogger.LogInformation("Scheduler {Id}: policy {Policy}, window {Window}, lease {Lease}", options.Id, options.Policy,
+                options.Window, options.LeaseTime);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or MigrationException
+                                       or NpgsqlException or RedisException)
+        {
+            startupLogger.LogCritical("Scheduler cannot start: {Message}", e.Message);
+            return null;
+        }
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(redis);
+        services.AddSingleton(dataSource);
+        services.AddSingleton<IJobHistory>(new PostgresJobHistory(dataSource));
+        services.AddSingleton<IAdapterRegistry>(new PostgresAdapterRegistry(dataSource));
+        services.AddSingleton(new RedisLoadState(redis, lifetimes, prefix));
+        services.AddSingleton(new PlacementHistory(dataSource));
+        services.AddSingleton(new SchedulerLease(redis, options.Id, options.LeaseTime, prefix));
+        services.AddLoRAQueueBus(builder.Configuration);
+        services.AddOptions<MassTransitHostOptions>().Configure(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(60);
+            o.StopTimeout = TimeSpan.FromSeconds(5);
+        });
+        services.AddHostedService<LeaseKeeper>();
+        services.AddHostedService<QueueDepthMonitor>();
+        // IPublishEndpoint resolves to a scoped endpoint; the loop is a singleton, so it publishes through the bus itself.
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<PlacementLoop>(sp, sp.GetRequiredService<IBus>()));
+        return builder.Build();
+    }
+}

@@ -1,0 +1,114 @@
+using LoRAQueue.Hosting;
+using LoRAQueue.History;
+using LoRAQueue.LoadState;
+using LoRAQueue.Messaging;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LoRAQueue.Worker;
+
+/// <summary>
+/// The worker as a Generic Host, for the worker executable and <c>loraqueue serve worker</c>. Configuration: appsettings.json,
+/// env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value.
+/// </summary>
+public static class WorkerHost
+{
+    /// <summary>Exit codes: 0 stopped cleanly, 1 failed while running, 2 could not start (the reason is logged).</summary>
+    public static async Task<int> RunAsync(string[] args, CancellationToken ct = default)
+    {
+        using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
+        var logger = startupLoggers.CreateLogger("LoRAQueue.Worker");
+        if (Build(args, logger) is not { } host) return 2;
+        using (host)
+        {
+            try
+            {
+                await host.RunAsync(ct);
+                return 0;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogCritical(e, "Worker failed");
+                return 1;
+            }
+        }
+    }
+
+    /// <summary>The configured host, or null when the configuration, the model or the database is unusable (logged).</summary>
+    public static IHost? Build(string[] args, ILogger startupLogger, Action<HostApplicationBuilder>? configure = null)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        HostConsoleLogging.Configure(builder.Logging);
+        configure?.Invoke(builder);
+        EngineRuntime runtime;
+        WorkerSettings settings;
+        try
+        {
+            var buckets = BusRegistration.RankBucketsOf(builder.Configuration);
+            settings = WorkerSettings.From(builder.Configuration, buckets);
+            runtime = EngineRuntime.Load(settings);
+            startupLogger.LogInformation("Worker {Worker}: model {Model} ({Bytes:N0} bytes of weights), {Blocks} KV blocks, max {Sequences} sequences",
+                settings.Id, settings.ModelPath, runtime.Model.WeightBytes, runtime.Engine.KvBlockCount, settings.MaxSequences);
+            builder.Services.AddWorkerHistory(builder.Configuration, settings, buckets, startupLogger);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or ArgumentException or MigrationException
+                                       or Npgsql.NpgsqlException)
+        {
+            startupLogger.LogCritical("Worker cannot start: {Message}", e.Message);
+            return null;
+        }
+        AddServices(builder, settings, runtime, startupLogger);
+        return builder.Build();
+    }
+
+    private static void AddServices(HostApplicationBuilder builder, WorkerSettings settings, EngineRuntime runtime, ILogger startupLogger)
+    {
+        var services = builder.Services;
+        services.AddSingleton(settings);
+        services.AddSingleton(runtime);
+        services.AddSingleton(sp => new WorkerNode(settings, runtime, sp.GetRequiredService<IAdapterRegistry>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Adapters);
+        services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Stats);
+        services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Shutdown);
+        services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>()
+            .CreateEndpoints(sp.GetRequiredService<IReceiveEndpointConnector>(), sp.GetRequiredService<IRankQueueDeclarer>()));
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.DrainTimeout + TimeSpan.FromSeconds(20));
+
+        // Start order = registration order; stop order is the reverse: the lifecycle drains before the bus stops, and the
+        // engine loop stops last.
+        services.AddHostedService<EngineLoopService>();
+        // SubmitJobConsumer is not registered here: RankQueueEndpoints connects it to the rank queues at run time.
+        services.AddLoRAQueueBus(builder.Configuration, x =>
+        {
+            if (settings.RecorderEnabled) x.AddJobHistoryRecorder();
+        });
+        services.AddOptions<MassTransitHostOptions>().Configure(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(60);
+            // Rank queues are drained by WorkerLifecycle before this; what is left (abandoned jobs) goes back to the broker
+            // when the connection closes, so the bus need not wait long.
+            o.StopTimeout = TimeSpan.FromSeconds(5);
+        });
+        services.AddSingleton(sp => new PlacementApplier(settings, sp.GetRequiredService<AdapterCache>(),
+            sp.GetRequiredService<RankQueueEndpoints>(), sp.GetRequiredService<ILogger<PlacementApplier>>()));
+        services.AddHostedService<WorkerLifecycle>();
+        services.AddHostedService<PlacementListener>();
+        services.AddHostedService<LoadReporter>();
+        if (InfrastructureSettings.RedisConfiguration(builder.Configuration) is { } redisConfiguration)
+        {
+            var prefix = InfrastructureSettings.RedisKeyPrefix(builder.Configuration);
+            var lifetimes = InfrastructureSettings.LoadStateOptions(builder.Configuration);
+            services.AddSingleton(_ => InfrastructureSettings.ConnectRedis(redisConfiguration));
+            services.AddSingleton(sp => new RedisLoadState(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), lifetimes, prefix));
+            services.AddHostedService<RedisWorkerReporter>();
+        }
+        else
+        {
+            startupLogger.LogWarning("LoRAQueue:Redis:Configuration is not set: no heartbeats, demand or operating points in Redis");
+        }
+    }
+}
