@@ -35,6 +35,7 @@ public sealed class InMemoryJobHistory(TimeProvider? clock = null) : IJobHistory
             matching = _jobs.Values.Where(job =>
                     (q.Tenant is null || job.Tenant == q.Tenant)
                     && (q.AdapterId is null || job.AdapterId == q.AdapterId)
+                    && (q.BatchId is null || job.BatchId == q.BatchId)
                     && (q.Status is null || job.Status == q.Status)
                     && (since is null || job.SubmittedAt >= since)
                     && (until is null || job.SubmittedAt < until)

@@ -25,7 +25,9 @@ public sealed record JobRecord(
     double? TtftMs,
     double? TpotMs,
     double? TotalMs,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    Guid? BatchId = null,    // the gateway batch the job came in, null for a single job
+    string? CustomId = null); // the producer's own id (a batch line's custom_id)
 
 /// <summary>
 /// A history query: every filter given must match (null = any). <see cref="Since"/> is inclusive and
@@ -39,7 +41,8 @@ public sealed record JobQuery(
     DateTimeOffset? Since = null,
     DateTimeOffset? Until = null,
     int Limit = 50,
-    string? After = null)
+    string? After = null,
+    Guid? BatchId = null)
 {
     public const int MaxLimit = 1000;
 

@@ -15,6 +15,8 @@ internal static class JobTransitions
         Prompt = EmptyAsNull(job.Prompt),
         WebhookUrl = job.WebhookUrl,
         Metadata = Copy(job.Metadata),
+        BatchId = job.BatchId,
+        CustomId = EmptyAsNull(job.CustomId),
     };
 
     public static JobRecord FromStarted(JobStarted e) => Blank(e.JobId, e.Tenant, JobStatus.Running, e.SubmittedAt) with
@@ -25,6 +27,8 @@ internal static class JobTransitions
         Worker = EmptyAsNull(e.Worker),
         WebhookUrl = e.WebhookUrl,
         Metadata = Copy(e.Metadata),
+        BatchId = e.BatchId,
+        CustomId = EmptyAsNull(e.CustomId),
         StartedAt = Timestamps.Normalize(e.StartedAt),
         // Provisional: the worker's JobCompleted carries the authoritative queue time.
         QueueMs = Math.Max(0, (e.StartedAt - e.SubmittedAt).TotalMilliseconds),
@@ -37,6 +41,8 @@ internal static class JobTransitions
         Worker = EmptyAsNull(e.Worker),
         WebhookUrl = e.WebhookUrl,
         Metadata = Copy(e.Metadata),
+        BatchId = e.BatchId,
+        CustomId = EmptyAsNull(e.CustomId),
         OutputText = e.OutputText,
         PromptTokens = e.PromptTokens,
         OutputTokens = e.OutputTokens,
@@ -59,6 +65,8 @@ internal static class JobTransitions
         Worker = EmptyAsNull(e.Worker),
         WebhookUrl = e.WebhookUrl,
         Metadata = Copy(e.Metadata),
+        BatchId = e.BatchId,
+        CustomId = EmptyAsNull(e.CustomId),
         ErrorCode = EmptyAsNull(e.ReasonCode),
         ErrorMessage = EmptyAsNull(e.Message),
         CompletedAt = Timestamps.Normalize(e.FailedAt),
@@ -95,6 +103,8 @@ internal static class JobTransitions
             TtftMs = incoming.TtftMs ?? existing.TtftMs,
             TpotMs = incoming.TpotMs ?? existing.TpotMs,
             TotalMs = incoming.TotalMs ?? existing.TotalMs,
+            BatchId = incoming.BatchId ?? existing.BatchId,
+            CustomId = incoming.CustomId ?? existing.CustomId,
             UpdatedAt = now,
         };
     }

@@ -26,7 +26,8 @@ public sealed class MigrationTests
         Assert.Equal(DatabaseMigrator.ScriptNames, first.Applied);
         Assert.Empty(second.Applied);
         Assert.Equal(DatabaseMigrator.ScriptNames, await JournalAsync(db));
-        Assert.Equal(["adapters", "jobs", "placements", "schemaversions"], await TablesAsync(db));
+        Assert.Equal(["adapters", "api_keys", "batches", "idempotency_keys", "jobs", "placements", "schemaversions", "tenants",
+                      "webhook_attempts", "webhook_deliveries"], await TablesAsync(db));
     }
 
     [Fact]

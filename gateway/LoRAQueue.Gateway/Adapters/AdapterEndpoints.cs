@@ -1,0 +1,63 @@
+using LoRAQueue.Gateway.Tenancy;
+using LoRAQueue.History;
+
+namespace LoRAQueue.Gateway.Adapters;
+
+/// <summary>POST /v1/adapters {"id": "support-r8"}: registers a PEFT directory already in the adapter store.</summary>
+public sealed record RegisterAdapterRequest(string? Id);
+
+public sealed record AdapterView(string Id, int MaxRank, int RankBucket, string Queue, long SizeBytes, int ModuleCount, DateTimeOffset CreatedAt)
+{
+    public static AdapterView Of(AdapterRecord a) =>
+        new(a.Id, a.MaxRank, a.RankBucket, LoRAQueue.Core.RankBuckets.QueueName(a.RankBucket), a.SizeBytes, a.ModuleCount, a.CreatedAt);
+}
+
+public sealed record AdapterList(IReadOnlyList<AdapterView> Data);
+
+/// <summary>The tenant's adapters. Ids are global (directory names in the store), but another tenant's adapter is never
+/// shown: GET answers 404, and registering its id answers 409 without naming the owner.</summary>
+public static class AdapterEndpoints
+{
+    public static RouteGroupBuilder MapAdapterEndpoints(this RouteGroupBuilder v1)
+    {
+        v1.MapPost("/adapters", RegisterAsync).WithName("RegisterAdapter")
+            .WithSummary("Register (or re-register) an adapter directory from the adapter store")
+            .DocumentsBody<RegisterAdapterRequest>("application/json", "The adapter's directory name in the adapter store").Produces<AdapterView>(201)
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        v1.MapGet("/adapters", ListAsync).WithName("ListAdapters").WithSummary("The tenant's adapters").Produces<AdapterList>();
+        v1.MapGet("/adapters/{id}", GetAsync).WithName("GetAdapter").WithSummary("One of the tenant's adapters")
+            .Produces<AdapterView>().ProducesProblem(404);
+        return v1;
+    }
+
+    private static async Task<IResult> RegisterAsync(HttpContext http, IAdapterRegistry registry, CancellationToken ct)
+    {
+        var tenant = http.Tenant();
+        var body = await RequestBody.ReadAsync(http, tenant, ct);
+        var request = GatewayJson.Parse<RegisterAdapterRequest>(body, "the adapter registration");
+        if (string.IsNullOrWhiteSpace(request.Id))
+            throw new RequestException(Problems.InvalidRequest("id is required: the adapter's directory name in the adapter store"));
+        if (await registry.GetAsync(request.Id, ct) is { } existing && existing.Tenant != tenant.Id)
+            return Problems.Conflict($"adapter id '{request.Id}' is not available: choose another directory name").ToResult();
+        try
+        {
+            var adapter = await registry.RegisterAsync(request.Id, tenant.Id, ct);
+            return Results.Created($"/v1/adapters/{adapter.Id}", AdapterView.Of(adapter));
+        }
+        catch (AdapterRegistrationException e)
+        {
+            return Problems.AdapterRejected(e.Message).ToResult();
+        }
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext http, IAdapterRegistry registry, CancellationToken ct) =>
+        Results.Ok(new AdapterList((await registry.ListAsync(http.Tenant().Id, ct)).Select(AdapterView.Of).ToList()));
+
+    private static async Task<IResult> GetAsync(string id, HttpContext http, IAdapterRegistry registry, CancellationToken ct)
+    {
+        var adapter = await registry.GetAsync(id, ct);
+        return adapter is not null && adapter.Tenant == http.Tenant().Id
+            ? Results.Ok(AdapterView.Of(adapter))
+            : Problems.NotFound($"adapter '{id}'").ToResult();
+    }
+}

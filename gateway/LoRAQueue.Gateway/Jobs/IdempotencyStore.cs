@@ -1,0 +1,44 @@
+using Dapper;
+using Npgsql;
+
+namespace LoRAQueue.Gateway.Jobs;
+
+/// <summary>
+/// Idempotency-Key → job, per tenant (table idempotency_keys). The SHA-256 of the request body tells a retry of the
+/// same request (answered with the first job's id) from a different request reusing the key (refused).
+/// </summary>
+public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
+{
+    public sealed record Entry(Guid JobId, byte[] RequestHash);
+
+    public const int MaxKeyLength = 255;
+
+    public async Task<Entry?> FindAsync(string tenant, string key, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<Entry>(new CommandDefinition(
+            "SELECT job_id AS JobId, request_hash AS RequestHash FROM idempotency_keys WHERE tenant = @Tenant AND key = @Key",
+            new { Tenant = tenant, Key = key }, cancellationToken: ct));
+    }
+
+    /// <summary>Claims the key for <paramref name="jobId"/> before the job is published. Returns null when claimed, or the
+    /// entry another request claimed first (a concurrent retry).</summary>
+    public async Task<Entry?> TryClaimAsync(string tenant, string key, byte[] requestHash, Guid jobId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        int inserted = await connection.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO idempotency_keys (tenant, key, request_hash, job_id) VALUES (@Tenant, @Key, @Hash, @JobId)
+            ON CONFLICT (tenant, key) DO NOTHING
+            """, new { Tenant = tenant, Key = key, Hash = requestHash, JobId = jobId }, cancellationToken: ct));
+        return inserted == 1 ? null : await FindAsync(tenant, key, ct);
+    }
+
+    /// <summary>Gives the key back when its job could not be published, so the client's retry can succeed.</summary>
+    public async Task ReleaseAsync(string tenant, string key, Guid jobId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "DELETE FROM idempotency_keys WHERE tenant = @Tenant AND key = @Key AND job_id = @JobId",
+            new { Tenant = tenant, Key = key, JobId = jobId }, cancellationToken: ct));
+    }
+}

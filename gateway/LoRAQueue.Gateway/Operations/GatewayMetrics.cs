@@ -1,0 +1,120 @@
+using Dapper;
+using LoRAQueue.Messaging;
+using Npgsql;
+using Prometheus;
+
+namespace LoRAQueue.Gateway.Operations;
+
+/// <summary>
+/// What GET /metrics shows, in the gateway's own registry (one per app, so several gateways in one process do not mix):
+/// <list type="bullet">
+/// <item>gauges read at scrape time: <c>loraqueue_jobs{status,rank_bucket}</c> (Postgres job history, all tenants) and
+/// <c>loraqueue_queue_depth{queue}</c> (ready messages per rank queue, RabbitMQ passive declares);
+/// <c>loraqueue_metrics_source_up{source}</c> says whether each source answered this scrape;</item>
+/// <item>histograms observed by <see cref="GatewayMetricsConsumer"/> from JobCompleted on queue gateway-metrics:
+/// <c>loraqueue_job_queue_seconds</c>, <c>loraqueue_job_ttft_seconds</c>, <c>loraqueue_job_total_seconds</c> by rank_bucket,
+/// and <c>loraqueue_jobs_finished_total{outcome,rank_bucket}</c>. Gateway replicas compete on that queue, so each event
+/// is counted once across the fleet: sum the series over instances;</item>
+/// <item><c>loraqueue_gateway_rejections_total{code}</c>: requests refused with a problem, by its code; and prometheus-net's
+/// HTTP request metrics.</item>
+/// </list>
+/// </summary>
+public sealed class GatewayMetrics
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly IQueueDepthReader _queueDepths;
+    private readonly ILogger<GatewayMetrics> _logger;
+    private readonly Gauge _jobs, _queueDepth, _sourceUp;
+    private readonly HashSet<(string Status, string Bucket)> _jobLabels = [];
+    private readonly HashSet<string> _queueLabels = [];
+    private readonly Counter _rejections, _finished;
+
+    public GatewayMetrics(NpgsqlDataSource dataSource, IQueueDepthReader queueDepths, ILogger<GatewayMetrics> logger)
+    {
+        _dataSource = dataSource;
+        _queueDepths = queueDepths;
+        _logger = logger;
+        Registry = Metrics.NewCustomRegistry();
+        Factory = Metrics.WithCustomRegistry(Registry);
+        _jobs = Factory.CreateGauge("loraqueue_jobs", "Jobs in the history by status and rank bucket (read from Postgres at scrape time)",
+                                    ["status", "rank_bucket"]);
+        _queueDepth = Factory.CreateGauge("loraqueue_queue_depth", "Ready messages in each rank queue (read from RabbitMQ at scrape time)", ["queue"]);
+        _sourceUp = Factory.CreateGauge("loraqueue_metrics_source_up", "1 when the source answered during this scrape, else 0", ["source"]);
+        QueueSeconds = Histogram("loraqueue_job_queue_seconds", "Submitted → picked up by a worker", 0.01, 20);
+        TtftSeconds = Histogram("loraqueue_job_ttft_seconds", "Engine submit → first output token", 0.005, 16);
+        TotalSeconds = Histogram("loraqueue_job_total_seconds", "Submitted → completed", 0.05, 18);
+        _finished = Factory.CreateCounter("loraqueue_jobs_finished_total", "Jobs that completed or failed, seen on the gateway-metrics queue",
+                                          ["outcome", "rank_bucket"]);
+        _rejections = Factory.CreateCounter("loraqueue_gateway_rejections_total", "Requests the gateway refused, by problem code", ["code"]);
+        Registry.AddBeforeCollectCallback(RefreshAsync);
+    }
+
+    public CollectorRegistry Registry { get; }
+    public IMetricFactory Factory { get; }
+    public Histogram QueueSeconds { get; }
+    public Histogram TtftSeconds { get; }
+    public Histogram TotalSeconds { get; }
+
+    public static string BucketLabel(int? rankBucket) => rankBucket is { } b ? b.ToString(System.Globalization.CultureInfo.InvariantCulture) : "base";
+
+    public void Rejected(string code) => _rejections.WithLabels(code).Inc();
+
+    public void Finished(string outcome, int? rankBucket) => _finished.WithLabels(outcome, BucketLabel(rankBucket)).Inc();
+
+    private Histogram Histogram(string name, string help, double start, int count) =>
+        Factory.CreateHistogram(name, help, new HistogramConfiguration
+        {
+            LabelNames = ["rank_bucket"],
+            Buckets = Prometheus.Histogram.ExponentialBuckets(start, 2, count),
+        });
+
+    private async Task RefreshAsync(CancellationToken ct)
+    {
+        await RefreshJobsAsync(ct);
+        await RefreshQueuesAsync(ct);
+    }
+
+    private async Task RefreshJobsAsync(CancellationToken ct)
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(ct);
+            var rows = await connection.QueryAsync<(string Status, int? RankBucket, long Count)>(new CommandDefinition(
+                "SELECT status, rank_bucket, count(*) FROM jobs GROUP BY status, rank_bucket", cancellationToken: ct));
+            var seen = new HashSet<(string Status, string Bucket)>();
+            foreach (var (status, bucket, count) in rows)
+            {
+                var labels = (Status: status, Bucket: BucketLabel(bucket));
+                seen.Add(labels);
+                _jobs.WithLabels(labels.Status, labels.Bucket).Set(count);
+            }
+            foreach (var stale in _jobLabels.Except(seen)) _jobs.RemoveLabelled(stale.Status, stale.Bucket);
+            _jobLabels.Clear();
+            _jobLabels.UnionWith(seen);
+            _sourceUp.WithLabels("postgres").Set(1);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            _logger.LogWarning("Metrics: job counts not read from Postgres: {Message}", e.Message);
+            _sourceUp.WithLabels("postgres").Set(0);
+        }
+    }
+
+    private async Task RefreshQueuesAsync(CancellationToken ct)
+    {
+        try
+        {
+            var depths = await _queueDepths.ReadAsync(ct);
+            foreach (var (queue, depth) in depths) _queueDepth.WithLabels(queue).Set(depth);
+            foreach (var stale in _queueLabels.Except(depths.Keys)) _queueDepth.RemoveLabelled(stale);
+            _queueLabels.Clear();
+            _queueLabels.UnionWith(depths.Keys);
+            _sourceUp.WithLabels("rabbitmq").Set(1);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogWarning("Metrics: queue depths not read from the broker: {Message}", e.Message);
+            _sourceUp.WithLabels("rabbitmq").Set(0);
+        }
+    }
+}

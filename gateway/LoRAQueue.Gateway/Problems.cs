@@ -1,0 +1,56 @@
+namespace LoRAQueue.Gateway;
+
+/// <summary>
+/// An RFC 7807 problem: HTTP status, a stable machine-readable <see cref="Code"/> and a message for a person.
+/// <see cref="Extensions"/> carry extra members (per-line batch errors, the idempotent job id, …).
+/// </summary>
+public sealed record Problem(int Status, string Code, string Title, string Detail, IReadOnlyDictionary<string, object?>? Extensions = null)
+{
+    public IResult ToResult()
+    {
+        var extensions = new Dictionary<string, object?> { ["code"] = Code };
+        if (Extensions is not null) foreach (var (key, value) in Extensions) extensions[key] = value;
+        return Results.Problem(detail: Detail, statusCode: Status, title: Title, type: $"https://loraqueue.dev/problems/{Code}",
+                               extensions: extensions);
+    }
+
+    public Task WriteAsync(HttpContext context) => ToResult().ExecuteAsync(context);
+}
+
+/// <summary>A request the gateway refuses; the endpoint turns it into its problem response.</summary>
+public sealed class RequestException(Problem problem) : Exception(problem.Detail)
+{
+    public Problem Problem { get; } = problem;
+}
+
+/// <summary>Every problem the API answers with, in one place so codes and titles stay consistent (docs/gateway.md lists them).</summary>
+public static class Problems
+{
+    public static Problem InvalidJson(string detail) => new(400, "invalid_json", "The request body is not valid", detail);
+    public static Problem InvalidRequest(string detail) => new(400, "invalid_request", "The request is not valid", detail);
+    public static Problem InvalidMaxTokens(string detail) => new(400, "invalid_max_tokens", "max_tokens is out of range", detail);
+    public static Problem InvalidQuery(string detail) => new(400, "invalid_query", "A query parameter is not valid", detail);
+    public static Problem Unauthorized(string detail) => new(401, "unauthorized", "Authentication required", detail);
+    public static Problem NotFound(string what) => new(404, "not_found", "Not found", $"{what} was not found");
+    public static Problem Conflict(string detail) => new(409, "conflict", "Conflict", detail);
+    public static Problem BodyTooLarge(long limit) =>
+        new(413, "body_too_large", "The request body is too large", $"the request body exceeds this tenant's limit of {limit} bytes");
+    public static Problem TooManyLines(int lines, int limit) =>
+        new(413, "too_many_lines", "The batch has too many lines", $"the batch has {lines} job lines; this tenant's limit is {limit}");
+    public static Problem UnknownAdapter(string id) =>
+        new(422, "unknown_adapter", "Unknown adapter", $"adapter '{id}' is not registered for this tenant (register it with POST /v1/adapters)");
+    public static Problem PromptTooLong(string detail) => new(422, "prompt_too_long", "The prompt does not fit the model's context", detail);
+    public static Problem WebhookRefused(string field, string reason) =>
+        new(422, "webhook_url_refused", "The webhook URL is not allowed", $"{field} is refused: {reason}");
+    public static Problem AdapterRejected(string detail) => new(422, "adapter_invalid", "The adapter cannot be registered", detail);
+    public static Problem IdempotencyKeyReused(string key) =>
+        new(422, "idempotency_key_reused", "Idempotency-Key already used for another request",
+            $"Idempotency-Key '{key}' was already used with a different request body; use a new key for a new job");
+    public static Problem NoValidLines(IReadOnlyList<object> errors) =>
+        new(422, "no_valid_lines", "No line of the batch is valid", $"all {errors.Count} job lines were rejected; nothing was queued",
+            new Dictionary<string, object?> { ["errors"] = errors });
+    public static Problem RateLimited(int perMinute, TimeSpan retryAfter) =>
+        new(429, "rate_limited", "Too many requests",
+            $"this tenant's limit of {perMinute} requests per minute is used up; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s");
+    public static Problem QueueUnavailable(string detail) => new(503, "queue_unavailable", "The job could not be queued", detail);
+}

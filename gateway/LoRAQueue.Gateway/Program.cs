@@ -1,0 +1,1 @@
+return await LoRAQueue.Gateway.GatewayApplication.RunAsync(args);
