@@ -140,7 +140,21 @@ public sealed class Pipeline : IAsyncDisposable
         return scheduler;
     }
 
-    private Dictionary<string, string> HostEnvironment()
+    /// <summary>Starts `loraqueue serve {roles}` (each role a host in one process) with <paramref name="arguments"/>; waits until its
+    /// worker consumes, so <paramref name="roles"/> must include the worker.</summary>
+    public async Task<WorkerProcess> StartServeAsync(string id, IReadOnlyList<string> roles, IReadOnlyList<string> arguments,
+                                                     IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var environment = HostEnvironment();
+        environment["LORAQUEUE__WORKER__ID"] = id;
+        environment["LORAQUEUE__WORKER__KVCACHEMB"] = "16";
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>()) environment[k] = v;
+        var serve = await WorkerProcess.StartAsync(Env.CliDll, id, environment, arguments: ["serve", .. roles, .. arguments]);
+        _workers.Add(serve);
+        return serve;
+    }
+
+    public Dictionary<string, string> HostEnvironment()
     {
         var environment = ServiceConfiguration().Where(kv => kv.Value is not null)
             .ToDictionary(kv => "LORAQUEUE__" + kv.Key["LoRAQueue:".Length..].Replace(":", "__").ToUpperInvariant(), kv => kv.Value!);

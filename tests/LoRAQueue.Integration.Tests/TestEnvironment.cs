@@ -37,10 +37,13 @@ public sealed record TestEnvironment(string RabbitHost, int RabbitPort, string R
     /// <summary>The scheduler built next to these tests.</summary>
     public string SchedulerDll => HostDll("scheduler", "LoRAQueue.Scheduler");
 
-    private string HostDll(string folder, string project)
+    /// <summary>The CLI (`loraqueue`) built next to these tests.</summary>
+    public string CliDll => HostDll("src", "LoRAQueue.Cli", "loraqueue");
+
+    private string HostDll(string folder, string project, string? assembly = null)
     {
         var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
-        var dll = Path.Combine(RepositoryRoot, folder, project, "bin", configuration, "net10.0", project + ".dll");
+        var dll = Path.Combine(RepositoryRoot, folder, project, "bin", configuration, "net10.0", (assembly ?? project) + ".dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException(
             $"{project} not built at {dll}: build tests/LoRAQueue.Integration.Tests (it builds the hosts first)", dll);
     }

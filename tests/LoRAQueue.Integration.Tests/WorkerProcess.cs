@@ -33,7 +33,8 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     public const string SchedulerReadyMarker = " trying for the lease";
 
     public static async Task<WorkerProcess> StartAsync(string workerDll, string id, IReadOnlyDictionary<string, string> environment,
-                                                       TimeSpan? readyTimeout = null, string readyMarker = WorkerReadyMarker)
+                                                       TimeSpan? readyTimeout = null, string readyMarker = WorkerReadyMarker,
+                                                       IReadOnlyList<string>? arguments = null)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         var start = new ProcessStartInfo(dotnet)
@@ -43,6 +44,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add(workerDll);
+        foreach (var argument in arguments ?? []) start.ArgumentList.Add(argument);
         foreach (var (k, v) in environment) start.Environment[k] = v;
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var worker = new WorkerProcess(id, process, readyMarker);

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using LoRAQueue.Cli.Bench;
+using LoRAQueue.Core.Placement;
 using LoRAQueue.Engine;
 using LoRAQueue.Formats;
 using LoRAQueue.Kernels;
@@ -6,7 +8,7 @@ using Spectre.Console;
 
 namespace LoRAQueue.Cli.Commands;
 
-/// <summary>`loraqueue bench kernels|engine`: the project's measured performance claims.</summary>
+/// <summary>`loraqueue bench kernels|engine|placement`: the project's measured performance claims.</summary>
 internal static class BenchCommands
 {
     public static Command Create()
@@ -14,6 +16,7 @@ internal static class BenchCommands
         var command = new Command("bench", "Measure kernels and the engine against bounds measured in the same run");
         command.Subcommands.Add(KernelsCommand());
         command.Subcommands.Add(EngineCommand());
+        command.Subcommands.Add(PlacementCommand());
         return command;
     }
 
@@ -73,6 +76,55 @@ internal static class BenchCommands
                 table.AddRow(d.Batch.ToString(), d.TokensPerS.ToString("F1"), d.BoundTokensPerS.ToString("F1"), d.FractionOfBound.ToString("P0"));
             AnsiConsole.Write(table);
             return 0;
+        });
+        return command;
+    }
+
+    private static Command PlacementCommand()
+    {
+        var d = new PlacementBenchOptions { CacheRoot = "" };
+        var model = new Option<DirectoryInfo?>("--model") { Description = "Base model directory (default: the demo's cached 'small' model, generated if missing)" };
+        var workers = new Option<int>("--workers") { Description = "In-process workers (1 to 8)", DefaultValueFactory = _ => d.Workers };
+        var rate = new Option<double>("--rate") { Description = "Poisson arrival rate, jobs per second", DefaultValueFactory = _ => d.Rate };
+        var duration = new Option<double>("--duration") { Description = "Seconds of arrivals per run (each run then drains)", DefaultValueFactory = _ => d.Duration.TotalSeconds };
+        var seed = new Option<int>("--seed") { Description = "Seed of the workload (arrivals, lengths, adapter popularity)", DefaultValueFactory = _ => d.Seed };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (progress goes to stderr)" };
+        var cache = new Option<DirectoryInfo?>("--cache") { Description = "Where generated models and adapters are kept (default $LORAQUEUE_CACHE or ~/.cache/loraqueue)" };
+        var command = new Command("placement",
+            "loraserve vs replicate-all placement, with padded and segmented LoRA kernels: in-process workers, the same seeded workload through the rank queues")
+        {
+            model, workers, rate, duration, seed, json, cache,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            double seconds = parse.GetValue(duration);
+            if (!(seconds > 0 && double.IsFinite(seconds) && seconds <= 86_400))
+                return CliOutput.Fail(error, $"--duration must be a positive number of seconds up to a day (got {seconds})");
+            var options = d with
+            {
+                ModelPath = parse.GetValue(model)?.FullName,
+                CacheRoot = parse.GetValue(cache)?.FullName ?? ModelCache.Root,
+                Workers = parse.GetValue(workers),
+                Rate = parse.GetValue(rate),
+                Duration = TimeSpan.FromSeconds(seconds),
+                Seed = parse.GetValue(seed),
+            };
+            if (options.Problem() is { } problem) return CliOutput.Fail(error, problem);
+            bool asJson = parse.GetValue(json);
+            try
+            {
+                var report = await PlacementBenchmark.RunAsync(options, CliOutput.ProgressLines(asJson ? error : output), ct);
+                if (asJson) CliOutput.WriteJson(output, report);
+                else PlacementBenchView.Write(CliOutput.ConsoleFor(output), report);
+                return report.AllCompletedOnce ? 0 : 1;
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or FormatException or UnauthorizedAccessException
+                                           or PlacementInputException or LoRAQueue.History.AdapterRegistrationException)
+            {
+                return CliOutput.Fail(error, e.Message);
+            }
         });
         return command;
     }

@@ -15,6 +15,9 @@ internal static class CliApp
         DatabaseCommands.Create(),
         JobsCommands.Create(),
         PlacementCommands.Create(),
+        TenantCommands.Create(),
+        SubmitCommand.Create(),
+        ServeCommand.Create(),
     };
 
     /// <summary>Runs one command line with stdout/stderr going to the given writers; returns the exit code.</summary>

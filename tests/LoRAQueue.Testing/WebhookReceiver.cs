@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace LoRAQueue.Webhooks.Tests;
+namespace LoRAQueue.Testing;
 
 /// <summary>A request as the receiver saw it.</summary>
 public sealed record ReceivedRequest(string Path, string? Id, string? Timestamp, string? Signature, string? ContentType, string Body);

@@ -1,0 +1,121 @@
+using System.CommandLine;
+using LoRAQueue.Gateway;
+using LoRAQueue.Hosting;
+using LoRAQueue.Scheduler;
+using LoRAQueue.Worker;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LoRAQueue.Cli.Commands;
+
+/// <summary>
+/// `loraqueue serve gateway|scheduler|worker|all`: runs the chosen services in this process against the real servers,
+/// each as its own host (own bus, own container) exactly as its executable runs it. Configuration as for those:
+/// appsettings.json, LORAQUEUE__SECTION__KEY, or --set LoRAQueue:Section:Key=value (and --urls for the gateway).
+/// </summary>
+internal static class ServeCommand
+{
+    private static readonly string[] Roles = ["gateway", "scheduler", "worker"];
+
+    public static Command Create()
+    {
+        var roles = new Argument<string[]>("role")
+        {
+            Description = "gateway, scheduler, worker, or all (the three); several may be given",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        roles.AcceptOnlyFromAmong([.. Roles, "all"]);
+        var urls = new Option<string?>("--urls") { Description = "Where the gateway listens (default http://localhost:5000), e.g. http://0.0.0.0:8080" };
+        var settings = new Option<string[]>("--set")
+        {
+            Description = "A setting for every host, KEY=VALUE with ':' between sections (LoRAQueue:Worker:Id=w1); repeatable. " +
+                          "Settings also come from appsettings.json and LORAQUEUE__SECTION__KEY variables",
+        };
+        var command = new Command("serve", "Run the gateway, the scheduler, a worker, or all of them, against RabbitMQ, Redis and Postgres")
+        {
+            roles, urls, settings,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var chosen = parse.GetValue(roles)!.SelectMany(r => r == "all" ? Roles : [r]).Distinct().ToList();
+            var hostArgs = new List<string>();
+            if (parse.GetValue(urls) is { } u) hostArgs.AddRange(["--urls", u]);
+            foreach (var setting in parse.GetValue(settings) ?? [])
+            {
+                if (!setting.Contains('=', StringComparison.Ordinal))
+                    return Task.FromResult(CliOutput.Fail(parse.InvocationConfiguration.Error, $"--set {setting}: expected KEY=VALUE"));
+                hostArgs.Add("--" + setting);
+            }
+            return RunAsync(chosen, [.. hostArgs], ct);
+        });
+        return command;
+    }
+
+    /// <summary>Exit codes: 0 all stopped cleanly, 1 one failed while running, 2 one could not start.</summary>
+    public static async Task<int> RunAsync(IReadOnlyList<string> roles, string[] hostArgs, CancellationToken ct)
+    {
+        using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
+        var logger = startupLoggers.CreateLogger("LoRAQueue.Serve");
+        var hosts = new List<(string Role, IHost Host)>();
+        try
+        {
+            foreach (var role in roles)
+            {
+                IHost? host = role switch
+                {
+                    "gateway" => BuildGateway(hostArgs, logger),
+                    "scheduler" => SchedulerHost.Build(hostArgs, logger),
+                    "worker" => WorkerHost.Build(hostArgs, logger),
+                    _ => throw new ArgumentOutOfRangeException(nameof(roles), role, "unknown role"),
+                };
+                if (host is null) return 2;
+                hosts.Add((role, host));
+            }
+            return await RunTogetherAsync(hosts, logger, ct);
+        }
+        finally
+        {
+            foreach (var (_, host) in hosts) host.Dispose();
+        }
+    }
+
+    private static IHost? BuildGateway(string[] args, ILogger logger)
+    {
+        try
+        {
+            return GatewayApplication.Build(args);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or IOException
+                                       or LoRAQueue.History.MigrationException or Npgsql.NpgsqlException)
+        {
+            logger.LogCritical("The gateway cannot start: {Message}", e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Starts every host, then waits until one stops (Ctrl+C, SIGTERM, or a failure) and stops the rest.</summary>
+    private static async Task<int> RunTogetherAsync(List<(string Role, IHost Host)> hosts, ILogger logger, CancellationToken ct)
+    {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var runs = hosts.Select(h => RunOneAsync(h.Role, h.Host, logger, stopping.Token)).ToList();
+        await Task.WhenAny(runs);
+        await stopping.CancelAsync();
+        var results = await Task.WhenAll(runs);
+        logger.LogInformation("Stopped: {Roles}", string.Join(", ", hosts.Select(h => h.Role)));
+        return results.Max();
+    }
+
+    private static async Task<int> RunOneAsync(string role, IHost host, ILogger logger, CancellationToken ct)
+    {
+        try
+        {
+            await host.RunAsync(ct);
+            return 0;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogCritical(e, "The {Role} failed", role);
+            return 1;
+        }
+    }
+}
