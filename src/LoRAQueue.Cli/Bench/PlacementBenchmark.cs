@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Globalization;
+using LoRAQueue.Cli.Demo;
+using LoRAQueue.Contracts;
+using LoRAQueue.Core;
+using LoRAQueue.Core.Placement;
+using LoRAQueue.Formats;
+using LoRAQueue.Kernels;
+
+namespace LoRAQueue.Cli.Bench;
+
+/// <summary>
+/// `loraqueue bench placement`: loraserve vs replicate-all, each with the padded and the segmented multi-LoRA kernel.
+/// Every run starts a fresh in-process system (<see cref="BenchPipeline"/>), calibrates each worker's operating points
+/// (<see cref="OperatingPointCalibration"/>), plans with the real policy from those points and the workload's demand,
+/// applies the plan as workers apply placement commands (adapters preloaded, then exactly the plan's rank queues, see
+/// <see cref="BenchPipeline.ApplyPlacementAsync"/>), replays the same seeded workload through JobPublisher and the rank queues, and drains.
+/// </summary>
+internal static class PlacementBenchmark
+{
+    /// <summary>Memory offered to adapters per worker: far more than 15 adapters of the small model take, so memory never
+    /// binds and the policies differ only in how they use ranks.</summary>
+    public const long WorkerAdapterMemory = 1L << 30;
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(10);
+
+    public static string ThreadBudget(int maxSequences) => string.Create(CultureInfo.InvariantCulture,
+        $"every worker's engine: one dedicated step thread, batch ≤ {maxSequences} sequences, kernels on the process's shared pool of {WorkerPool.Shared.ThreadCount} threads (a step finding the pool busy runs inline on its own thread); the same in every run, and runs never overlap");
+
+    public static async Task<PlacementBenchReport> RunAsync(PlacementBenchOptions options, IProgress<string> status, CancellationToken ct)
+    {
+        if (options.Problem() is { } problem) throw new ArgumentException(problem);
+        var wall = Stopwatch.StartNew();
+        var assets = BenchAssets.Ensure(options, status);
+        var workload = BenchWorkload.Generate(options, assets.Adapters, ModelTokenizer.Load(assets.ModelPath));
+        status.Report($"workload: {workload.Description}");
+        status.Report($"fairness: {ThreadBudget(options.MaxSequences)}");
+        var log = new CapturedLog();
+        var runs = new List<RunResult>();
+        int number = 0, total = PlacementBenchOptions.Kernels.Count * PlacementBenchOptions.Policies.Count;
+        foreach (var kernel in PlacementBenchOptions.Kernels)
+            foreach (var policy in PlacementBenchOptions.Policies)
+            {
+                var prefix = $"run {++number}/{total} {policy} × {kernel}:";
+                var run = await RunOnceAsync(policy, kernel, options, assets, workload, log, m => status.Report($"{prefix} {m}"), ct);
+                runs.Add(run);
+                status.Report(string.Create(CultureInfo.InvariantCulture,
+                    $"{prefix} {run.Completed}/{run.Submitted} completed, {run.OutputTokensPerS:F1} output tokens/s, TTFT p50 {run.TtftP50Ms:F0} ms, p99 {run.TtftP99Ms:F0} ms{(run.Problem is null ? "" : $" — {run.Problem}")}"));
+            }
+        return new PlacementBenchReport(assets.ModelPath, workload.Description, options.Workers, options.Rate, options.Duration.TotalSeconds,
+            options.Seed, workload.Jobs.Count, options.MaxSequences, ThreadBudget(options.MaxSequences), runs,
+            Math.Round(wall.Elapsed.TotalSeconds, 1), log.Count, log.Lines.Take(10).ToList());
+    }
+
+    private static async Task<RunResult> RunOnceAsync(string policy, string kernel, PlacementBenchOptions options, DemoAssets assets,
+                                                      BenchWorkload workload, CapturedLog log, Action<string> status, CancellationToken ct)
+    {
+        await using var pipeline = await BenchPipeline.StartAsync(assets, options.Workers, kernel, options.MaxSequences, log, ct);
+        status("calibrating operating points");
+        var points = await Task.WhenAll(pipeline.Workers.Select(w => OperatingPointCalibration.MeasureAsync(w, assets, ct)));
+        var pointsById = pipeline.Workers.Select((w, i) => (w.Id, Points: points[i])).ToDictionary(p => p.Id, p => p.Points);
+
+        var plan = PlacementPolicies.Create(policy).Plan(Snapshot(pipeline, pointsById, assets, workload), previous: null);
+        await pipeline.ApplyPlacementAsync(plan, ct);
+        status(string.Join("; ", pipeline.Workers.Select(w =>
+            $"{w.Id}: {string.Join(",", w.Queues.Select(b => b?.ToString(CultureInfo.InvariantCulture) ?? "base"))}")));
+        CheckEveryBucketIsConsumed(pipeline, workload, assets);
+
+        var (submitted, problem) = await ReplayAsync(pipeline, workload, options, status, ct);
+        return RunResult.From(policy, kernel, assets, submitted, pipeline.Recorder, plan, pointsById, problem);
+    }
+
+    /// <summary>The snapshot a scheduler would see: each worker's measured points, each adapter's size and offered demand.</summary>
+    private static LoadSnapshot Snapshot(BenchPipeline pipeline, IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> points,
+                                         DemoAssets assets, BenchWorkload workload)
+    {
+        var demand = workload.DemandTps();
+        return new LoadSnapshot
+        {
+            Workers = [.. pipeline.Workers.Select(w => new WorkerState { Id = w.Id, MemoryBytes = WorkerAdapterMemory, OperatingPoints = points[w.Id] })],
+            Adapters = [.. assets.Adapters.Select(a => new AdapterDemand
+            {
+                Id = a.Id, Rank = a.Rank, SizeBytes = BenchAssets.SizeBytes(assets, a.Id), DemandTps = demand.GetValueOrDefault(a.Id),
+            })],
+        };
+    }
+
+    /// <summary>A bucket with demand but no consumer would leave its jobs queued for ever: a broken plan, not a result.</summary>
+    private static void CheckEveryBucketIsConsumed(BenchPipeline pipeline, BenchWorkload workload, DemoAssets assets)
+    {
+        var consumed = pipeline.Workers.SelectMany(w => w.Queues).ToHashSet();
+        var rankOf = assets.Adapters.ToDictionary(a => a.Id, a => a.Rank, StringComparer.Ordinal);
+        var missing = workload.Jobs.Select(j => (int?)RankBuckets.Default.BucketOf(rankOf[j.AdapterId!])).Distinct()
+            .Where(b => !consumed.Contains(b)).ToList();
+        if (missing.Count > 0)
+            throw new InvalidOperationException($"the placement leaves rank queues {string.Join(", ", missing)} without a consumer");
+    }
+
+    /// <summary>Submits each job at its time (fresh job ids, same everything else), then waits until every job finished
+    /// or none has for <see cref="PlacementBenchOptions.StallTimeout"/>.</summary>
+    private static async Task<(List<SubmitJob> Submitted, string? Problem)> ReplayAsync(BenchPipeline pipeline, BenchWorkload workload,
+        PlacementBenchOptions options, Action<string> status, CancellationToken ct)
+    {
+        var submitted = new List<SubmitJob>(workload.Jobs.Count);
+        var recorder = pipeline.Recorder;
+        var clock = Stopwatch.StartNew();
+        var nextReport = ProgressEvery;
+        int lastFinished = -1;
+        var lastChange = TimeSpan.Zero;
+        while (true)
+        {
+            while (submitted.Count < workload.Jobs.Count && workload.Jobs[submitted.Count].At <= clock.Elapsed)
+            {
+                var job = workload.Templates[submitted.Count] with { JobId = Guid.NewGuid(), SubmittedAt = DateTimeOffset.UtcNow };
+                await pipeline.Publisher.SubmitAsync(job, ct);
+                submitted.Add(job);
+            }
+            int finished = recorder.Finished;
+            if (submitted.Count == workload.Jobs.Count && finished >= submitted.Count) return (submitted, null);
+            if (clock.Elapsed >= nextReport)
+            {
+                status(string.Create(CultureInfo.InvariantCulture,
+                    $"{clock.Elapsed.TotalSeconds:F0} s: submitted {submitted.Count}/{workload.Jobs.Count}, finished {finished}"));
+                nextReport += ProgressEvery;
+            }
+            if (finished != lastFinished) (lastFinished, lastChange) = (finished, clock.Elapsed);
+            if (submitted.Count == workload.Jobs.Count && clock.Elapsed - lastChange > options.StallTimeout)
+                return (submitted, $"no job finished for {options.StallTimeout.TotalSeconds:F0} s; {submitted.Count - finished} unfinished");
+            var untilNext = submitted.Count < workload.Jobs.Count ? workload.Jobs[submitted.Count].At - clock.Elapsed : Tick;
+            await Task.Delay(untilNext < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : untilNext > Tick ? Tick : untilNext, ct);
+        }
+    }
+}
