@@ -34,16 +34,31 @@ public class OperatingPointEstimatorTests
     }
 
     [Fact]
-    public void Points_never_rise_with_rank_and_never_exceed_the_base()
+    public void One_noisy_low_rank_is_averaged_with_its_neighbours_instead_of_capping_every_larger_rank()
     {
-        var estimator = new OperatingPointEstimator(400, 16, [8, 32, 128]);
-        estimator.Observe(8, TimeSpan.FromMilliseconds(20), 16);   // 800 tokens/s: capped at the base 400
-        estimator.Observe(32, TimeSpan.FromMilliseconds(100), 16); // 160 tokens/s
-        estimator.Observe(128, TimeSpan.FromMilliseconds(50), 16); // 320 tokens/s: capped by rank 32's 160
+        var estimator = new OperatingPointEstimator(400, 16, [8, 32, 64, 128]);
+        estimator.Observe(8, TimeSpan.FromMilliseconds(16 / 380.0 * 1000), 16); // 380 tokens/s
+        estimator.Observe(32, TimeSpan.FromMilliseconds(100), 16);              // 160 tokens/s: a noisy low sample
+        estimator.Observe(128, TimeSpan.FromMilliseconds(50), 16);              // 320 tokens/s
         var points = estimator.Points();
-        Assert.Equal(400, points[8]);
+        Assert.Equal(400, points[0], 6);
+        Assert.Equal(380, points[8], 2);      // TimeSpan keeps 100 ns ticks
+        Assert.Equal(240, points[32], 6);  // (160 + 320) / 2: the closest non-increasing fit
+        Assert.Equal(240, points[64], 6);  // no sample: the next smaller rank's point
+        Assert.Equal(240, points[128], 6);
+    }
+
+    [Fact]
+    public void A_rank_measured_faster_than_the_base_is_pooled_with_it_so_points_never_rise_with_rank()
+    {
+        var estimator = new OperatingPointEstimator(400, 16, [8, 32]);
+        estimator.Observe(8, TimeSpan.FromMilliseconds(20), 16);   // 800 tokens/s
+        estimator.Observe(32, TimeSpan.FromMilliseconds(100), 16); // 160 tokens/s
+        var points = estimator.Points();
+        Assert.Equal(600, points[0], 6);
+        Assert.Equal(600, points[8], 6);
         Assert.Equal(160, points[32], 6);
-        Assert.Equal(160, points[128], 6);
+        Assert.True(points.Values.Zip(points.Values.Skip(1)).All(p => p.First >= p.Second));
     }
 
     [Fact]

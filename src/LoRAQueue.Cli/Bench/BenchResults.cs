@@ -8,10 +8,11 @@ namespace LoRAQueue.Cli.Bench;
 /// <summary>One rank bucket's jobs in a run. TTFT runs from submission to the first token (rank-queue wait included).</summary>
 internal sealed record BucketLatency(int Bucket, int Jobs, int Completed, double? TtftP50Ms, double? TtftP99Ms);
 
-/// <summary>What a worker was told to do in a run, what it measured and what it did.</summary>
+/// <summary>What a worker was told to do in a run, what it measured (<see cref="OperatingPointMeasurement"/>: the points the
+/// policy planned from, and the uncapped decode rate per rank) and what it did.</summary>
 internal sealed record WorkerAssignment(string Worker, IReadOnlyList<string> Queues, IReadOnlyList<string> Adapters, int RankGroup,
-                                        double ExpectedLoad, IReadOnlyDictionary<int, double> OperatingPoints, int Completed,
-                                        long OutputTokens);
+                                        double ExpectedLoad, IReadOnlyDictionary<int, double> OperatingPoints,
+                                        IReadOnlyDictionary<int, double> DecodeTps, int Completed, long OutputTokens);
 
 /// <summary>One policy × kernel run. Throughput is output tokens over the makespan (first submission → last completion).</summary>
 internal sealed record RunResult(
@@ -24,7 +25,7 @@ internal sealed record RunResult(
     public bool AllCompletedOnce => Completed == Submitted && Failed == 0 && Unfinished == 0 && DuplicateCompletions == 0;
 
     public static RunResult From(string policy, string kernel, DemoAssets assets, IReadOnlyList<SubmitJob> submitted, RunRecorder recorder,
-                                 PlacementPlan plan, IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> operatingPoints, string? problem)
+                                 PlacementPlan plan, IReadOnlyDictionary<string, OperatingPointMeasurement> measured, string? problem)
     {
         var ids = submitted.Select(j => j.JobId).ToHashSet();
         // First completion of each job (duplicates are counted, not double-counted).
@@ -48,7 +49,8 @@ internal sealed record RunResult(
         var placement = plan.Workers.Select(w => new WorkerAssignment(w.Id,
             [.. (w.ServesBase ? [RankBuckets.BaseQueueName] : Array.Empty<string>()).Concat(w.RankQueues.Select(q => RankBuckets.QueueName(q)))],
             w.Adapters, w.RankGroup ?? w.MaxRank, Math.Round(w.Load, 3),
-            operatingPoints[w.Id].ToDictionary(p => p.Key, p => Math.Round(p.Value, 1)),
+            measured[w.Id].Points.ToDictionary(p => p.Key, p => Math.Round(p.Value, 1)),
+            measured[w.Id].DecodeTps.ToDictionary(p => p.Key, p => Math.Round(p.Value, 1)),
             completed.Count(e => e.Worker == w.Id), completed.Where(e => e.Worker == w.Id).Sum(e => (long)e.OutputTokens))).ToList();
         return new RunResult(policy, kernel, submitted.Count, completed.Count, failedIds.Count,
             submitted.Count - finished, recorder.Duplicates,

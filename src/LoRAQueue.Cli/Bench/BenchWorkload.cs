@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoRAQueue.Cli.Commands;
 using LoRAQueue.Cli.Demo;
 using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
@@ -8,7 +9,7 @@ namespace LoRAQueue.Cli.Bench;
 /// <summary>
 /// The benchmark's workload, identical in every run: Poisson arrivals at a fixed rate for a fixed duration, Zipf
 /// (exponent <see cref="DemoWorkload.ZipfExponent"/>) adapter popularity over the adapters in a seeded random order (so
-/// popularity is independent of rank), log-normal prompt and output lengths as in the demo. No base-model jobs: the
+/// popularity is independent of rank), log-normal prompt lengths as in the demo and longer outputs (<see cref="OutputMedianTokens"/>). No base-model jobs: the
 /// comparison is about adapter ranks. The demand it offers (prompt + output tokens/s per adapter) is what a
 /// scheduler's demand windows would report for it, and is what the placement is computed from.
 /// </summary>
@@ -16,6 +17,9 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
                                      TimeSpan Duration)
 {
     public const string Tenant = "bench";
+    /// <summary>Outputs 4× the demo's (median 64, up to 128 tokens, prompts as in the demo): decode, where every step pays
+    /// the batch's LoRA cost, dominates a job as it does in chat serving.</summary>
+    public const int OutputMedianTokens = 64, MaxOutputTokens = 128;
 
     public static BenchWorkload Generate(PlacementBenchOptions options, IReadOnlyList<DemoAdapter> adapters, ModelTokenizer tokenizer)
     {
@@ -32,7 +36,7 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
         {
             jobs.Add(new DemoJob(jobs.Count, TimeSpan.FromSeconds(t), byPopularity[Distributions.Pick(picks, cumulative)].Id,
                 Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: DemoWorkload.MaxPromptTokens),
-                Distributions.LogNormal(lengths, median: 16, sigma: 0.5, min: 2, max: DemoWorkload.MaxOutputTokens)));
+                Distributions.LogNormal(lengths, median: OutputMedianTokens, sigma: 0.5, min: 2, max: MaxOutputTokens)));
             t += Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
         }
 
@@ -48,7 +52,7 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
             Metadata = new Dictionary<string, string> { ["bench_job"] = j.Index.ToString(CultureInfo.InvariantCulture) },
         }).ToList();
         var description = string.Create(CultureInfo.InvariantCulture,
-            $"Poisson arrivals at {options.Rate:G4} jobs/s for {options.Duration.TotalSeconds:G4} s ({jobs.Count} jobs), Zipf {DemoWorkload.ZipfExponent} popularity over {adapters.Count} adapters of ranks {string.Join("/", adapters.Select(a => a.Rank).Distinct().Order())}, seed {options.Seed}");
+            $"Poisson arrivals at {options.Rate:G4} jobs/s for {options.Duration.TotalSeconds:G4} s ({jobs.Count} jobs), Zipf {DemoWorkload.ZipfExponent} popularity over {adapters.Count} adapters (all linear modules) of ranks {string.Join("/", adapters.Select(a => a.Rank).Distinct().Order())}, output median {OutputMedianTokens} ≤ {MaxOutputTokens} tokens, seed {options.Seed}");
         return new BenchWorkload(description, jobs, templates, options.Duration);
     }
 
@@ -59,18 +63,32 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
             g => g.Sum(j => (double)(j.PromptTokens + j.MaxTokens)) / Duration.TotalSeconds, StringComparer.Ordinal);
 }
 
-/// <summary>The model and a few adapters per rank: the demo's cached set by default, or adapters generated for a
-/// given model (kept in the cache under the model's name and a hash of its path).</summary>
+/// <summary>The model and a few adapters per rank, generated for the benchmark on all seven linear modules
+/// (<see cref="Targets"/>) so that a rank-128 adapter costs a large share of a step — the regime the placement question is
+/// about. With the demo's q/k/v/o adapters on the <c>small</c> model rank 128 adds only ~25 % of a token's MACs and the
+/// measured operating points come out flat in rank. Kept in the cache under the model's name and
+/// <see cref="StoreSuffix"/>, apart from the demo's adapters; the model is the demo's cached <c>small</c> one by default.</summary>
 internal static class BenchAssets
 {
+    public static readonly IReadOnlyList<string> Targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    public const string StoreSuffix = "bench-all-linear";
+
     public static DemoAssets Ensure(PlacementBenchOptions options, IProgress<string> progress)
     {
-        if (options.ModelPath is null) return DemoAssets.Ensure(options.CacheRoot, options.AdaptersPerRank, progress);
-        var model = Path.GetFullPath(options.ModelPath);
-        if (!File.Exists(Path.Combine(model, "config.json")))
-            throw new DirectoryNotFoundException($"--model '{options.ModelPath}' is not a model directory (no config.json)");
-        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(model)))[..8];
-        var store = Path.Combine(options.CacheRoot, "adapters", $"{Path.GetFileName(model)}-{hash}");
+        string model, store;
+        if (options.ModelPath is null)
+        {
+            model = ModelCache.Ensure(DemoAssets.Preset, progress, root: options.CacheRoot);
+            store = Path.Combine(options.CacheRoot, "adapters", $"{Path.GetFileName(model)}-{StoreSuffix}");
+        }
+        else
+        {
+            model = Path.GetFullPath(options.ModelPath);
+            if (!File.Exists(Path.Combine(model, "config.json")))
+                throw new DirectoryNotFoundException($"--model '{options.ModelPath}' is not a model directory (no config.json)");
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(model)))[..8];
+            store = Path.Combine(options.CacheRoot, "adapters", $"{Path.GetFileName(model)}-{hash}-{StoreSuffix}");
+        }
         var adapters = new List<DemoAdapter>();
         foreach (int rank in DemoAssets.Ranks)
             for (int i = 1; i <= options.AdaptersPerRank; i++)
@@ -78,11 +96,12 @@ internal static class BenchAssets
                 var adapter = new DemoAdapter($"r{rank}-{i}", rank);
                 adapters.Add(adapter);
                 var dir = Path.Combine(store, adapter.Id);
-                if (File.Exists(Path.Combine(dir, LoraAdapter.WeightsFileName))) continue;
-                progress.Report($"generating adapter {adapter.Id} into {store}");
+                if (File.Exists(Path.Combine(dir, LoraAdapter.ConfigFileName)) && File.Exists(Path.Combine(dir, LoraAdapter.WeightsFileName))) continue;
+                progress.Report($"generating adapter {adapter.Id} (all linear modules) into {store}");
                 var tmp = dir + ".tmp";
                 if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-                SyntheticAdapter.Create(model, rank, null, tmp, (ulong)(rank * 1000 + i));
+                // The seed follows from the id, so a store completed later holds the same bytes as one made at once.
+                SyntheticAdapter.Create(model, rank, Targets, tmp, (ulong)(rank * 1000 + i));
                 if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
                 Directory.Move(tmp, dir);
             }

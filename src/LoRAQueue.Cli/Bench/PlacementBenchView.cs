@@ -56,10 +56,12 @@ internal static class PlacementBenchView
         for (int c = 1; c < 5; c++) buckets.Columns[c].RightAligned();
         console.Write(buckets);
 
-        var workers = new Table().AddColumns("worker", "rank queues", "adapters", "expected load", "OP tok/s (r8 … r128)", "completed", "out tokens");
+        var workers = new Table().AddColumns("worker", "rank queues", "adapters", "expected load", "OP tok/s (r8 … r128)",
+            "decode tok/s (r0 … r128)", "completed", "out tokens");
         foreach (var w in run.Placement)
             workers.AddRow(w.Worker, Markup.Escape(string.Join(", ", w.Queues)), Int(w.Adapters.Count), w.ExpectedLoad.ToString("F2", CultureInfo.InvariantCulture),
                 string.Join(" ", RankBuckets.Default.Boundaries.Select(b => w.OperatingPoints.TryGetValue(b, out var op) ? op.ToString("F0", CultureInfo.InvariantCulture) : "-")),
+                string.Join(" ", w.DecodeTps.Values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture))),
                 Int(w.Completed), w.OutputTokens.ToString(CultureInfo.InvariantCulture));
         console.Write(workers);
     }

@@ -57,8 +57,17 @@ internal static class PlacementBenchmark
     {
         await using var pipeline = await BenchPipeline.StartAsync(assets, options.Workers, kernel, options.MaxSequences, log, ct);
         status("calibrating operating points");
-        var points = await Task.WhenAll(pipeline.Workers.Select(w => OperatingPointCalibration.MeasureAsync(w, assets, ct)));
-        var pointsById = pipeline.Workers.Select((w, i) => (w.Id, Points: points[i])).ToDictionary(p => p.Id, p => p.Points);
+        // One worker at a time: calibrated together, identical workers came out up to 2× apart (whoever the shared kernel
+        // pool favoured), and the plan followed the noise. Alone, each measures the same machine; sharing it during the
+        // run scales every point alike, which leaves the plan unchanged.
+        var measuredById = new Dictionary<string, OperatingPointMeasurement>();
+        foreach (var worker in pipeline.Workers)
+        {
+            var measured = await OperatingPointCalibration.MeasureAsync(worker, assets, ct);
+            measuredById[worker.Id] = measured;
+            status(string.Create(CultureInfo.InvariantCulture, $"{worker.Id}: OP {Format(measured.Points)}; decode tok/s {Format(measured.DecodeTps)}"));
+        }
+        var pointsById = measuredById.ToDictionary(p => p.Key, p => p.Value.Points);
 
         var plan = PlacementPolicies.Create(policy).Plan(Snapshot(pipeline, pointsById, assets, workload), previous: null);
         await pipeline.ApplyPlacementAsync(plan, ct);
@@ -67,8 +76,11 @@ internal static class PlacementBenchmark
         CheckEveryBucketIsConsumed(pipeline, workload, assets);
 
         var (submitted, problem) = await ReplayAsync(pipeline, workload, options, status, ct);
-        return RunResult.From(policy, kernel, assets, submitted, pipeline.Recorder, plan, pointsById, problem);
+        return RunResult.From(policy, kernel, assets, submitted, pipeline.Recorder, plan, measuredById, problem);
     }
+
+    private static string Format(IReadOnlyDictionary<int, double> points) =>
+        string.Join(" ", points.Select(p => string.Create(CultureInfo.InvariantCulture, $"r{p.Key}={p.Value:F0}")));
 
     /// <summary>The snapshot a scheduler would see: each worker's measured points, each adapter's size and offered demand.</summary>
     private static LoadSnapshot Snapshot(BenchPipeline pipeline, IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> points,

@@ -10,8 +10,10 @@ namespace LoRAQueue.Worker;
 /// per output token: every step decodes one token of every running sequence). The sample counts for the largest rank
 /// in the batch, which is taken as the largest bucket the worker consumes when the job completes. An exponentially
 /// weighted mean of those step times (weight <see cref="Smoothing"/>) gives OP[r] = capacity / step time.</item>
-/// <item>Adapters never make decoding faster, so every point is capped by OP[0] and by the point of every smaller rank;
-/// a rank with no sample yet takes the point of the next smaller rank (optimistic until jobs say otherwise).</item>
+/// <item>Adapters never make decoding faster, so the points must not rise with rank. The measured ones (OP[0] and every
+/// rank with samples) are replaced by their closest non-increasing fit (least squares, pool-adjacent-violators): one
+/// noisy low sample is averaged with its neighbours instead of capping every larger rank, as a running minimum did.
+/// A rank with no sample yet takes the point of the next smaller rank (optimistic until jobs say otherwise).</item>
 /// </list>
 /// Pure and thread-safe.
 /// </summary>
@@ -55,17 +57,37 @@ public sealed class OperatingPointEstimator
     /// <summary>Rank (0 = base) → tokens/s for 0 and every configured bucket, non-increasing in rank.</summary>
     public IReadOnlyDictionary<int, double> Points()
     {
-        var points = new SortedDictionary<int, double> { [0] = BaseTokensPerSecond };
-        double ceiling = BaseTokensPerSecond;
+        List<(int Rank, double Tps)> measured = [(0, BaseTokensPerSecond)];
         lock (_lock)
+            measured.AddRange(_stepSeconds.OrderBy(s => s.Key).Select(s => (s.Key, BatchCapacity / s.Value)));
+        var fitted = NonIncreasingFit(measured.Select(m => m.Tps).ToList());
+
+        var points = new SortedDictionary<int, double>();
+        int next = 0;
+        double current = fitted[0];
+        foreach (var rank in RankBuckets.Union(measured.Select(m => m.Rank)).Order())
         {
-            foreach (var rank in RankBuckets.Union(_stepSeconds.Keys).Order())
-            {
-                if (_stepSeconds.TryGetValue(rank, out var step)) ceiling = Math.Min(ceiling, BatchCapacity / step);
-                points[rank] = ceiling;
-            }
+            while (next < measured.Count && measured[next].Rank <= rank) current = fitted[next++];
+            points[rank] = current;
         }
         return points;
+    }
+
+    /// <summary>Pool-adjacent-violators: the non-increasing sequence closest to <paramref name="values"/> in least squares.</summary>
+    private static double[] NonIncreasingFit(IReadOnlyList<double> values)
+    {
+        var blocks = new List<(double Sum, int Count)>();
+        foreach (var v in values)
+        {
+            blocks.Add((v, 1));
+            while (blocks.Count > 1 && blocks[^2].Sum / blocks[^2].Count < blocks[^1].Sum / blocks[^1].Count)
+            {
+                var (sum, count) = blocks[^1];
+                blocks.RemoveAt(blocks.Count - 1);
+                blocks[^1] = (blocks[^1].Sum + sum, blocks[^1].Count + count);
+            }
+        }
+        return [.. blocks.SelectMany(b => Enumerable.Repeat(b.Sum / b.Count, b.Count))];
     }
 
     /// <summary>Tokens/s when the largest rank served is <paramref name="rank"/> (0 when serving only the base model).</summary>
