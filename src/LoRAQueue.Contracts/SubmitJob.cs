@@ -29,6 +29,9 @@ public sealed record SubmitJob
     public Guid? BatchId { get; init; }
     /// <summary>The producer's own id for the job (a batch line's custom_id); echoed in results and webhooks.</summary>
     public string? CustomId { get; init; }
+    /// <summary>The producer (the gateway) already added this job's token demand to the load state when it admitted it;
+    /// the worker does not count it again. False for producers that do not (a plain AMQP client): the worker counts it.</summary>
+    public bool DemandRecorded { get; init; }
 }
 
 public static class MessageSchema

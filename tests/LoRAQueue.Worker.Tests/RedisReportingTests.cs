@@ -83,6 +83,9 @@ public sealed class RedisReportingTests : IDisposable
                                                          NullLogger<RedisWorkerReporter>.Instance);
             await reporter.StartAsync(CancellationToken.None);
 
+            // The gateway counted this job's demand when it admitted it: reported before r8's, and never counted.
+            node.Stats.Completed(new CompletedJobSample("r32", 32, PromptTokens: 50, OutputTokens: 50, TimeSpan.FromMilliseconds(10),
+                                                        JobsInEngine: 2, DemandRecorded: true));
             node.Stats.Completed(new CompletedJobSample("r8", 8, PromptTokens: 10, OutputTokens: 5, TimeSpan.FromMilliseconds(10), JobsInEngine: 2));
             await applier.ApplyAsync(new PlacementCommand { Epoch = 3, Worker = "w1", RankQueues = [8, 32], Adapters = ["r8"] }, CancellationToken.None);
 
@@ -100,6 +103,7 @@ public sealed class RedisReportingTests : IDisposable
 
             await WaitUntil(async () => (await state.GetDemandWindowsAsync(TimeSpan.FromMilliseconds(100), 50))
                 .Any(d => d.AdapterId == "r8" && Math.Abs(d.WindowsTps.Sum() * 0.1 - 15) < 1e-6));
+            Assert.DoesNotContain(await state.GetDemandWindowsAsync(TimeSpan.FromMilliseconds(100), 50), d => d.AdapterId == "r32");
             await reporter.StopAsync(CancellationToken.None);
             Assert.Empty(await state.GetLiveWorkersAsync()); // a clean stop leaves the load state at once
         }

@@ -105,7 +105,7 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
                 SubmittedAt = job.SubmittedAt, CompletedAt = completedAt, WebhookUrl = job.WebhookUrl, Metadata = job.Metadata, BatchId = job.BatchId, CustomId = job.CustomId,
             }, ct);
             stats.Completed(new CompletedJobSample(job.AdapterId, bucket, result.PromptTokenCount, outputTokens,
-                                                   result.Timings.TimePerOutputToken, stats.InEngine));
+                                                   result.Timings.TimePerOutputToken, stats.InEngine, job.DemandRecorded));
             logger.LogInformation("Job {JobId} completed on {Queue}: {Tokens} tokens in {Ms:F0} ms", job.JobId,
                 RankBuckets.QueueName(bucket), outputTokens, result.Timings.Total.TotalMilliseconds);
         }

@@ -28,6 +28,7 @@ public sealed class WorkerStats
 }
 
 /// <summary>One completed job as the load state needs it: whose tokens, from which rank queue (null = lora-base), how
-/// many, how fast it decoded and how many jobs the engine held when it finished (including itself).</summary>
+/// many, how fast it decoded and how many jobs the engine held when it finished (including itself). DemandRecorded: the
+/// producer counted the job's demand already (<c>SubmitJob.DemandRecorded</c>).</summary>
 public sealed record CompletedJobSample(string? AdapterId, int? Bucket, int PromptTokens, int OutputTokens, TimeSpan TimePerOutputToken,
-                                        int JobsInEngine);
+                                        int JobsInEngine, bool DemandRecorded = false);

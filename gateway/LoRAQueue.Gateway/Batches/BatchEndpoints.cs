@@ -48,7 +48,7 @@ public static class BatchEndpoints
         if (lines.Count > tenant.MaxBatchLines) throw new RequestException(Problems.TooManyLines(lines.Count, tenant.MaxBatchLines));
 
         var batchId = NewId.NextGuid();
-        var jobs = new List<(BatchLine Line, SubmitJob Job)>(lines.Count);
+        var jobs = new List<(BatchLine Line, PreparedJob Job)>(lines.Count);
         var errors = new ConcurrentBag<LineError>();
         var customIds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var line in lines)
@@ -82,7 +82,7 @@ public static class BatchEndpoints
             catch (RequestException e)
             {
                 Interlocked.Increment(ref unpublished);
-                errors.Add(new LineError(item.Line.Number, item.Job.CustomId, e.Problem.Code, e.Problem.Detail));
+                lock (errors) errors.Add(new LineError(item.Line.Number, item.Job.Job.CustomId, e.Problem.Code, e.Problem.Detail));
             }
         });
         int accepted = jobs.Count - unpublished;

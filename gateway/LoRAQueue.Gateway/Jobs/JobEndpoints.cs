@@ -35,13 +35,14 @@ public static class JobEndpoints
             return await ReplayAsync(http, key, hash!, earlier, history, ct);
 
         var request = GatewayJson.Parse<JobRequest>(body, "the job");
-        var job = await submitter.PrepareAsync(request, tenant, batchId: null, new JobSubmitter.Lookups(), ct);
+        var prepared = await submitter.PrepareAsync(request, tenant, batchId: null, new JobSubmitter.Lookups(), ct);
+        var job = prepared.Job;
         if (key is not null && await idempotency.TryClaimAsync(tenant.Id, key, hash!, job.JobId, ct) is { } raced)
             return await ReplayAsync(http, key, hash!, raced, history, ct);
 
         try
         {
-            var published = await submitter.PublishAsync(job, ct);
+            var published = await submitter.PublishAsync(prepared, ct);
             return Results.Accepted($"/v1/jobs/{job.JobId}",
                 new JobAccepted(job.JobId, "queued", published.Queue, published.RankBucket, job.CustomId, job.SubmittedAt));
         }

@@ -7,13 +7,16 @@ using MassTransit;
 
 namespace LoRAQueue.Gateway.Submission;
 
+/// <summary>A job ready to publish, with its prompt's token count (for the demand the gateway records).</summary>
+public sealed record PreparedJob(SubmitJob Job, int PromptTokens);
+
 /// <summary>
 /// Turns a <see cref="JobRequest"/> into a <see cref="SubmitJob"/> after every check a worker would make and a few only the
 /// gateway can (the tenant owns the adapter, the webhook URL is safe), then publishes it. Checks run cheapest first:
 /// fields, adapter, prompt tokens, webhook URL (which may resolve DNS). A refused request publishes nothing.
 /// </summary>
 public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, WebhookUrlValidator webhooks, JobPublisher publisher,
-                                 TimeProvider clock)
+                                 TimeProvider clock, DemandRecorder? demand = null)
 {
     public const int MaxStopStrings = 16, MaxMetadataEntries = 64, MaxMetadataKeyLength = 128, MaxMetadataValueLength = 2048;
     public const int MaxCustomIdLength = 256, MaxUrlLength = 2048, DefaultMaxTokens = 64;
@@ -27,7 +30,7 @@ public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, W
     }
 
     /// <summary>The job to publish, or throws <see cref="RequestException"/> saying what is wrong with the request.</summary>
-    public async Task<SubmitJob> PrepareAsync(JobRequest request, Tenant tenant, Guid? batchId, Lookups lookups, CancellationToken ct)
+    public async Task<PreparedJob> PrepareAsync(JobRequest request, Tenant tenant, Guid? batchId, Lookups lookups, CancellationToken ct)
     {
         CheckFields(request);
         int maxTokens = request.MaxTokens ?? Math.Min(DefaultMaxTokens, model.MaxTokens);
@@ -41,11 +44,12 @@ public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, W
                 throw new RequestException(Problems.UnknownAdapter(adapterId));
         }
 
-        if (model.CheckFits(request.Prompt!, maxTokens) is { } tooLong) throw new RequestException(Problems.PromptTooLong(tooLong));
+        if (model.CheckFits(request.Prompt!, maxTokens, out int promptTokens) is { } tooLong)
+            throw new RequestException(Problems.PromptTooLong(tooLong));
         if (request.WebhookUrl is { } url && await CheckWebhookAsync(url, lookups, ct) is { } refused)
             throw new RequestException(Problems.WebhookRefused("webhook_url", refused));
 
-        return new SubmitJob
+        return new PreparedJob(new SubmitJob
         {
             JobId = NewId.NextGuid(),
             Tenant = tenant.Id,
@@ -58,7 +62,8 @@ public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, W
             SubmittedAt = clock.GetUtcNow(),
             BatchId = batchId,
             CustomId = request.CustomId,
-        };
+            DemandRecorded = demand is not null,
+        }, promptTokens);
     }
 
     /// <summary>Null when <paramref name="url"/> may receive webhooks, otherwise the validator's reason.</summary>
@@ -72,11 +77,14 @@ public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, W
 
     /// <summary>Sends the job to its rank queue and records it Queued. A failure here is the broker's or the database's,
     /// not the caller's: 503, and the caller may retry (with the same Idempotency-Key).</summary>
-    public async Task<PublishedJob> PublishAsync(SubmitJob job, CancellationToken ct)
+    public async Task<PublishedJob> PublishAsync(PreparedJob prepared, CancellationToken ct)
     {
+        var job = prepared.Job;
         try
         {
-            return await publisher.SubmitAsync(job, ct);
+            var published = await publisher.SubmitAsync(job, ct);
+            if (demand is not null) await demand.RecordAsync(job.AdapterId, prepared.PromptTokens + job.MaxTokens);
+            return published;
         }
         catch (UnknownAdapterException e)
         {

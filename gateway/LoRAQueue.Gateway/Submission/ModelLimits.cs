@@ -26,12 +26,16 @@ public sealed class ModelLimits
     public int MaxTokens { get; }
 
     /// <summary>Null when the prompt and the tokens to generate fit the context, otherwise why not.</summary>
-    public string? CheckFits(string prompt, int maxTokens)
+    public string? CheckFits(string prompt, int maxTokens) => CheckFits(prompt, maxTokens, out _);
+
+    /// <summary>As <see cref="CheckFits(string, int)"/>, also giving the prompt's token count (0 when refused unread).</summary>
+    public string? CheckFits(string prompt, int maxTokens, out int promptTokens)
     {
+        promptTokens = 0;
         // A cheap bound before tokenizing: no tokenizer packs 64 characters into one token on average.
         if (prompt.Length > (long)ContextLength * 64)
             return $"the prompt has {prompt.Length} characters, far beyond the model's context of {ContextLength} tokens";
-        int promptTokens = _tokenizer.Encode(prompt).Count;
+        promptTokens = _tokenizer.Encode(prompt).Count;
         long total = (long)promptTokens + maxTokens;
         return total > ContextLength
             ? $"the prompt is {promptTokens} tokens; with max_tokens {maxTokens} that is {total}, beyond the model's context of {ContextLength} tokens"

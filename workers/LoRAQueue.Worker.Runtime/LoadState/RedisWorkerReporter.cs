@@ -8,7 +8,7 @@ namespace LoRAQueue.Worker;
 /// <summary>
 /// The worker's side of the Redis load state: every LoadReportInterval a heartbeat (capacity, memory free, resident
 /// adapters, rank buckets, applied epoch), the token demand of the jobs completed since the last tick (per adapter,
-/// prompt + output tokens) and its operating points (<see cref="OperatingPointEstimator"/>, after a start-up
+/// prompt + output tokens; jobs whose producer recorded their demand at admission are not counted again) and its operating points (<see cref="OperatingPointEstimator"/>, after a start-up
 /// calibration); and the placement epoch acknowledged as soon as it is applied. Redis being unreachable never stops
 /// the worker: it keeps its last placement, logs a warning and tries again on the next tick, with the demand of the
 /// missed ticks kept until it is written.
@@ -62,6 +62,7 @@ public sealed class RedisWorkerReporter : BackgroundService
             while (_completed.Reader.TryRead(out var sample))
             {
                 estimator.Observe(largestServed, sample.TimePerOutputToken, sample.JobsInEngine);
+                if (sample.DemandRecorded) continue; // the gateway counted it when it admitted the job
                 var key = sample.AdapterId ?? BaseKey;
                 _pendingDemand[key] = _pendingDemand.GetValueOrDefault(key) + sample.PromptTokens + sample.OutputTokens;
             }
