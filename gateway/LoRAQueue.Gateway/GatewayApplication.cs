@@ -57,23 +57,23 @@ public static class GatewayApplication
         return app;
     }
 
-    /// <summary>Program.cs: runs until stopped; a configuration or start-up error is printed plainly and exits 1.</summary>
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>Program.cs: runs until stopped. Exit codes as every host's (<see cref="HostRunner"/>): 2 when the
+    /// configuration, the model or the database is unusable (said plainly, no stack trace).</summary>
+    public static Task<int> RunAsync(string[] args) => HostRunner.RunAsync("LoRAQueue.Gateway", logger => TryBuild(args, logger));
+
+    /// <summary><see cref="Build"/>, or null with the reason logged when the gateway cannot start.</summary>
+    public static WebApplication? TryBuild(string[] args, ILogger logger)
     {
-        WebApplication app;
         try
         {
-            app = Build(args);
+            return Build(args);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or MigrationException or IOException
                                    or NpgsqlException)
         {
-            using var logging = HostConsoleLogging.CreateStartupFactory();
-            logging.CreateLogger("LoRAQueue.Gateway").LogCritical("The gateway cannot start: {Message}", e.Message);
-            return 1;
+            logger.LogCritical("The gateway cannot start: {Message}", e.Message);
+            return null;
         }
-        await app.RunAsync();
-        return 0;
     }
 
     private static void AddServices(WebApplicationBuilder builder, GatewaySettings settings)

@@ -19,25 +19,8 @@ namespace LoRAQueue.Scheduler;
 public static class SchedulerHost
 {
     /// <summary>Exit codes: 0 stopped cleanly, 1 failed while running, 2 could not start (the reason is logged).</summary>
-    public static async Task<int> RunAsync(string[] args, CancellationToken ct = default)
-    {
-        using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
-        var logger = startupLoggers.CreateLogger("LoRAQueue.Scheduler");
-        if (Build(args, logger) is not { } host) return 2;
-        using (host)
-        {
-            try
-            {
-                await host.RunAsync(ct);
-                return 0;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                logger.LogCritical(e, "Scheduler failed");
-                return 1;
-            }
-        }
-    }
+    public static Task<int> RunAsync(string[] args, CancellationToken ct = default) =>
+        HostRunner.RunAsync("LoRAQueue.Scheduler", logger => Build(args, logger), ct);
 
     /// <summary>The configured host, or null when the configuration or the database is unusable (logged).</summary>
     public static IHost? Build(string[] args, ILogger startupLogger, Action<HostApplicationBuilder>? configure = null)

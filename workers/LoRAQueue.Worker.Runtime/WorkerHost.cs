@@ -16,25 +16,8 @@ namespace LoRAQueue.Worker;
 public static class WorkerHost
 {
     /// <summary>Exit codes: 0 stopped cleanly, 1 failed while running, 2 could not start (the reason is logged).</summary>
-    public static async Task<int> RunAsync(string[] args, CancellationToken ct = default)
-    {
-        using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
-        var logger = startupLoggers.CreateLogger("LoRAQueue.Worker");
-        if (Build(args, logger) is not { } host) return 2;
-        using (host)
-        {
-            try
-            {
-                await host.RunAsync(ct);
-                return 0;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                logger.LogCritical(e, "Worker failed");
-                return 1;
-            }
-        }
-    }
+    public static Task<int> RunAsync(string[] args, CancellationToken ct = default) =>
+        HostRunner.RunAsync("LoRAQueue.Worker", logger => Build(args, logger), ct);
 
     /// <summary>The configured host, or null when the configuration, the model or the database is unusable (logged).</summary>
     public static IHost? Build(string[] args, ILogger startupLogger, Action<HostApplicationBuilder>? configure = null)

@@ -180,32 +180,6 @@ internal sealed class BenchPipeline : IAsyncDisposable
                 foreach (var worker in _workers) await worker.Node.Shutdown.AbandonAsync();
             }
         }
-        await _stopEngines.CancelAsync();
-        foreach (var worker in _workers)
-        {
-            try
-            {
-                await worker.EngineLoop;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            catch (Exception e)
-            {
-                _services.GetRequiredService<ILoggerFactory>().CreateLogger<BenchPipeline>()
-                    .LogError("The engine of {Worker} failed: {Message}", worker.Id, e.Message);
-            }
-        }
-        try
-        {
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await _services.GetRequiredService<IBusControl>().StopAsync(stop.Token);
-        }
-        finally
-        {
-            foreach (var worker in _workers) worker.Node.Runtime.Dispose();
-            await _services.DisposeAsync();
-            _stopEngines.Dispose();
-        }
+        await InProcessShutdown.StopEnginesAndBusAsync([.. _workers.Select(w => (w.Node, w.EngineLoop))], _stopEngines, _services);
     }
 }

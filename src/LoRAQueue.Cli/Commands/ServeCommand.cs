@@ -63,7 +63,7 @@ internal static class ServeCommand
             {
                 IHost? host = role switch
                 {
-                    "gateway" => BuildGateway(hostArgs, logger),
+                    "gateway" => GatewayApplication.TryBuild(hostArgs, logger),
                     "scheduler" => SchedulerHost.Build(hostArgs, logger),
                     "worker" => WorkerHost.Build(hostArgs, logger),
                     _ => throw new ArgumentOutOfRangeException(nameof(roles), role, "unknown role"),
@@ -76,20 +76,6 @@ internal static class ServeCommand
         finally
         {
             foreach (var (_, host) in hosts) host.Dispose();
-        }
-    }
-
-    private static IHost? BuildGateway(string[] args, ILogger logger)
-    {
-        try
-        {
-            return GatewayApplication.Build(args);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or IOException
-                                       or LoRAQueue.History.MigrationException or Npgsql.NpgsqlException)
-        {
-            logger.LogCritical("The gateway cannot start: {Message}", e.Message);
-            return null;
         }
     }
 
