@@ -17,7 +17,7 @@ namespace LoRAQueue.Integration.Tests;
 public sealed class Fleet : IAsyncDisposable
 {
     public const string AllQueues = "base,8,16,32,64,128";
-    public static readonly TimeSpan Window = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan Window = TimeSpan.FromSeconds(4);
     public static readonly TimeSpan LeaseTime = TimeSpan.FromSeconds(3);
 
     private static readonly Dictionary<string, string> LoadStateTimings = new()
