@@ -113,10 +113,8 @@ public static class GatewayApplication
         {
             services.AddSingleton(_ => InfrastructureSettings.ConnectRedis(redis));
             health.AddCheck<RedisHealthCheck>("redis", timeout: TimeSpan.FromSeconds(5));
-            var prefix = InfrastructureSettings.RedisKeyPrefix(builder.Configuration);
-            var lifetimes = InfrastructureSettings.LoadStateOptions(builder.Configuration);
-            services.AddSingleton(sp => new LoRAQueue.LoadState.RedisLoadState(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(),
-                                                                               lifetimes, prefix));
+            services.AddSingleton(sp => InfrastructureSettings.CreateLoadState(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(),
+                                                                               builder.Configuration));
             services.AddSingleton<DemandRecorder>(); // JobSubmitter records admitted demand only when Redis is configured
         }
 

@@ -33,10 +33,6 @@ public sealed class QueueDepthMonitor(SchedulerOptions options, SchedulerLease l
         } while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
-    public async Task CopyOnceAsync(CancellationToken ct)
-    {
-        var depths = await reader.ReadAsync(ct).ConfigureAwait(false);
-        foreach (var (queue, depth) in depths)
-            await loadState.SetQueueDepthAsync(queue, depth).ConfigureAwait(false);
-    }
+    public async Task CopyOnceAsync(CancellationToken ct) =>
+        await loadState.SetQueueDepthsAsync(await reader.ReadAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
 }

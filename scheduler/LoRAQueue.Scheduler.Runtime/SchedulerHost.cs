@@ -31,8 +31,7 @@ public static class SchedulerHost
         SchedulerOptions options;
         IConnectionMultiplexer redis;
         NpgsqlDataSource dataSource;
-        string prefix;
-        LoadStateOptions lifetimes;
+        RedisLoadState loadState;
         try
         {
             options = SchedulerOptions.From(builder.Configuration);
@@ -44,9 +43,8 @@ public static class SchedulerHost
             dataSource = NpgsqlDataSource.Create(postgres);
             // Redis being down is a state to ride out, not a reason to exit: the multiplexer keeps retrying.
             redis = InfrastructureSettings.ConnectRedis(redisConfiguration);
-            prefix = InfrastructureSettings.RedisKeyPrefix(builder.Configuration);
-            lifetimes = InfrastructureSettings.LoadStateOptions(builder.Configuration);
-            options.ValidateAgainst(lifetimes);
+            loadState = InfrastructureSettings.CreateLoadState(redis, builder.Configuration);
+            options.ValidateAgainst(loadState.Options);
             startupLogger.LogInformation("Scheduler {Id}: policy {Policy}, window {Window}, lease {Lease}", options.Id, options.Policy,
                 options.Window, options.LeaseTime);
         }
@@ -63,9 +61,9 @@ public static class SchedulerHost
         services.AddSingleton(dataSource);
         services.AddSingleton<IJobHistory>(new PostgresJobHistory(dataSource));
         services.AddSingleton<IAdapterRegistry>(new PostgresAdapterRegistry(dataSource));
-        services.AddSingleton(new RedisLoadState(redis, lifetimes, prefix));
+        services.AddSingleton(loadState);
         services.AddSingleton(new PlacementHistory(dataSource));
-        services.AddSingleton(new SchedulerLease(redis, options.Id, options.LeaseTime, prefix));
+        services.AddSingleton(new SchedulerLease(redis, options.Id, options.LeaseTime, loadState.Keys.Prefix));
         services.AddLoRAQueueBus(builder.Configuration);
         services.AddOptions<MassTransitHostOptions>().Configure(o =>
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LoRAQueue.LoadState;
 using StackExchange.Redis;
 
 namespace LoRAQueue.Scheduler;
@@ -44,7 +45,7 @@ public sealed class SchedulerLease
     private long _confirmedAt; // Stopwatch timestamp taken before the call that last confirmed the lease
     private bool _leader;
 
-    public SchedulerLease(IConnectionMultiplexer redis, string holderId, TimeSpan leaseTime, string prefix = "lq:")
+    public SchedulerLease(IConnectionMultiplexer redis, string holderId, TimeSpan leaseTime, string prefix = LoadStateKeys.DefaultPrefix)
     {
         ArgumentNullException.ThrowIfNull(redis);
         ArgumentException.ThrowIfNullOrWhiteSpace(holderId);

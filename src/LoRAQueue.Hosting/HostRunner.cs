@@ -13,18 +13,21 @@ public static class HostRunner
         using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
         var logger = startupLoggers.CreateLogger(name);
         if (build(logger) is not { } host) return 2;
-        using (host)
+        using (host) return await RunBuiltAsync(name, host, logger, ct);
+    }
+
+    /// <summary>Runs a host already built until it stops: 0 when it stopped cleanly, 1 when it failed (logged).</summary>
+    public static async Task<int> RunBuiltAsync(string name, IHost host, ILogger logger, CancellationToken ct = default)
+    {
+        try
         {
-            try
-            {
-                await host.RunAsync(ct);
-                return 0;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                logger.LogCritical(e, "{Host} failed", name);
-                return 1;
-            }
+            await host.RunAsync(ct);
+            return 0;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogCritical(e, "{Host} failed", name);
+            return 1;
         }
     }
 }

@@ -10,8 +10,6 @@ namespace LoRAQueue.Hosting;
 /// load-state lifetimes under LoRAQueue:LoadState, which workers and the scheduler must agree on.</summary>
 public static class InfrastructureSettings
 {
-    public const string DefaultRedisKeyPrefix = "lq:";
-
     public static string PostgresConnectionString(IConfiguration configuration) =>
         configuration["LoRAQueue:Postgres:ConnectionString"] is { Length: > 0 } value ? value
             : throw new InvalidOperationException("configuration LoRAQueue:Postgres:ConnectionString (env LORAQUEUE__POSTGRES__CONNECTIONSTRING) is not set");
@@ -20,7 +18,7 @@ public static class InfrastructureSettings
         configuration["LoRAQueue:Redis:Configuration"] is { Length: > 0 } value ? value : null;
 
     public static string RedisKeyPrefix(IConfiguration configuration) =>
-        configuration["LoRAQueue:Redis:KeyPrefix"] is { Length: > 0 } value ? value : DefaultRedisKeyPrefix;
+        configuration["LoRAQueue:Redis:KeyPrefix"] is { Length: > 0 } value ? value : LoadStateKeys.DefaultPrefix;
 
     /// <summary>Connects without failing when Redis is down: the multiplexer keeps retrying in the background, so a host
     /// starts and serves through a Redis outage and picks the connection up when Redis is back.</summary>
@@ -30,6 +28,11 @@ public static class InfrastructureSettings
         options.AbortOnConnectFail = false;
         return ConnectionMultiplexer.Connect(options);
     }
+
+    /// <summary>The load state as configured: <see cref="RedisKeyPrefix"/> and <see cref="LoadStateOptions(IConfiguration)"/>,
+    /// which workers, schedulers and gateways must share.</summary>
+    public static RedisLoadState CreateLoadState(IConnectionMultiplexer redis, IConfiguration configuration) =>
+        new(redis, LoadStateOptions(configuration), RedisKeyPrefix(configuration));
 
     /// <summary>LoRAQueue:LoadState:HeartbeatTtlSeconds, DemandBucketSeconds, DemandRetentionSeconds; defaults from
     /// <see cref="LoadStateOptions"/>.</summary>

@@ -106,12 +106,21 @@ public sealed partial class RedisLoadState
     }
 
     /// <summary>Records the messages ready in one queue ("lora-base" or "lora-rank-&lt;bucket&gt;"), as read from RabbitMQ.</summary>
-    public async Task SetQueueDepthAsync(string queueName, long depth)
+    public Task SetQueueDepthAsync(string queueName, long depth) =>
+        SetQueueDepthsAsync(new Dictionary<string, long> { [queueName] = depth });
+
+    /// <summary>Records the depths of several queues in one round trip (one HSET and its expiry).</summary>
+    public async Task SetQueueDepthsAsync(IReadOnlyDictionary<string, long> depths)
     {
-        RankBuckets.ParseQueueName(queueName); // throws FormatException for a name that is not a rank queue
-        ArgumentOutOfRangeException.ThrowIfNegative(depth);
+        ArgumentNullException.ThrowIfNull(depths);
+        foreach (var (queueName, depth) in depths)
+        {
+            RankBuckets.ParseQueueName(queueName); // throws FormatException for a name that is not a rank queue
+            ArgumentOutOfRangeException.ThrowIfNegative(depth);
+        }
+        if (depths.Count == 0) return;
         var tx = _db.CreateTransaction();
-        _ = tx.HashSetAsync(Keys.QueueDepths, queueName, depth);
+        _ = tx.HashSetAsync(Keys.QueueDepths, [.. depths.Select(d => new HashEntry(d.Key, d.Value))]);
         _ = tx.KeyExpireAsync(Keys.QueueDepths, Options.QueueDepthTtl);
         await tx.ExecuteAsync().ConfigureAwait(false);
     }

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using LoRAQueue.History.Tenants;
 
@@ -39,7 +38,7 @@ public sealed class GatewayStack : IAsyncDisposable
         var pipeline = await Pipeline.CreateAsync(files, redis: redis);
         // The pipeline registered the adapters for this tenant id; the tenant row gives it a key and a webhook secret.
         var tenant = await new TenantStore(pipeline.DataSource).CreateAsync(Pipeline.Tenant, "Acme");
-        var gateway = new Uri($"http://127.0.0.1:{FreePort()}/");
+        var gateway = new Uri($"http://127.0.0.1:{LoopbackPort.Free()}/");
         var serve = await pipeline.StartServeAsync("serve-1", ["gateway", "scheduler", "worker"], ["--urls", gateway.ToString().TrimEnd('/')],
             new Dictionary<string, string>
             {
@@ -93,12 +92,6 @@ public sealed class GatewayStack : IAsyncDisposable
         return text.Length == 0 ? [] : JsonNode.Parse(text) as JsonObject ?? throw new InvalidOperationException($"not a JSON object: {text}");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

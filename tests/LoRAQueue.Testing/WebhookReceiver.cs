@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -25,14 +23,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     public int StatusCode { get; set; } = 200;
 
     /// <summary>A receiver with a port of its own, not yet listening (so connections are refused).</summary>
-    public static WebhookReceiver Reserve()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return new WebhookReceiver(port);
-    }
+    public static WebhookReceiver Reserve() => new(LoopbackPort.Free());
 
     public static async Task<WebhookReceiver> StartNewAsync()
     {

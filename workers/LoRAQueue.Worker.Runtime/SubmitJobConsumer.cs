@@ -77,7 +77,8 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
             await context.Publish(new JobStarted
             {
                 JobId = job.JobId, Tenant = job.Tenant, AdapterId = job.AdapterId, RankBucket = bucket, Worker = settings.Id,
-                SubmittedAt = job.SubmittedAt, StartedAt = pickedUpAt, Prompt = job.Prompt, Metadata = job.Metadata, BatchId = job.BatchId, CustomId = job.CustomId, WebhookUrl = job.WebhookUrl,
+                SubmittedAt = job.SubmittedAt, StartedAt = pickedUpAt, Prompt = job.Prompt, Metadata = job.Metadata, WebhookUrl = job.WebhookUrl,
+                BatchId = job.BatchId, CustomId = job.CustomId,
             }, ct);
 
             GenerationResult result;
@@ -102,7 +103,8 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
                 OutputText = result.Text, PromptTokens = result.PromptTokenCount, OutputTokens = outputTokens,
                 FinishReason = result.FinishReason.ToString().ToLowerInvariant(),
                 Timings = Timings(job, pickedUpAt, completedAt, result.Timings),
-                SubmittedAt = job.SubmittedAt, CompletedAt = completedAt, WebhookUrl = job.WebhookUrl, Metadata = job.Metadata, BatchId = job.BatchId, CustomId = job.CustomId,
+                SubmittedAt = job.SubmittedAt, CompletedAt = completedAt, WebhookUrl = job.WebhookUrl, Metadata = job.Metadata,
+                BatchId = job.BatchId, CustomId = job.CustomId,
             }, ct);
             stats.Completed(new CompletedJobSample(job.AdapterId, bucket, result.PromptTokenCount, outputTokens,
                                                    result.Timings.TimePerOutputToken, stats.InEngine, job.DemandRecorded));

@@ -83,10 +83,9 @@ public static class WorkerHost
         services.AddHostedService<LoadReporter>();
         if (InfrastructureSettings.RedisConfiguration(builder.Configuration) is { } redisConfiguration)
         {
-            var prefix = InfrastructureSettings.RedisKeyPrefix(builder.Configuration);
-            var lifetimes = InfrastructureSettings.LoadStateOptions(builder.Configuration);
             services.AddSingleton(_ => InfrastructureSettings.ConnectRedis(redisConfiguration));
-            services.AddSingleton(sp => new RedisLoadState(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(), lifetimes, prefix));
+            services.AddSingleton(sp => InfrastructureSettings.CreateLoadState(sp.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>(),
+                                                                               builder.Configuration));
             services.AddHostedService<RedisWorkerReporter>();
         }
         else

@@ -72,21 +72,22 @@ public static class BatchEndpoints
 
         await batches.CreateAsync(batchId, tenant.Id, webhookUrl, lines.Count, jobs.Count, errors.Count, batchMetadata, ct);
         // From here the batch exists: publish every job even if the client goes away, and account for any that fail.
-        int unpublished = 0;
+        var queued = new System.Collections.Concurrent.ConcurrentBag<PreparedJob>();
         await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = PublishConcurrency }, async (item, _) =>
         {
             try
             {
                 await submitter.PublishAsync(item.Job, CancellationToken.None);
+                queued.Add(item.Job);
             }
             catch (RequestException e)
             {
-                Interlocked.Increment(ref unpublished);
                 lock (errors) errors.Add(new LineError(item.Line.Number, item.Job.Job.CustomId, e.Problem.Code, e.Problem.Detail));
             }
         });
-        int accepted = jobs.Count - unpublished;
-        if (unpublished > 0) await batches.SetCountsAsync(batchId, accepted, errors.Count, CancellationToken.None);
+        await submitter.RecordDemandAsync(queued);
+        int accepted = queued.Count;
+        if (accepted < jobs.Count) await batches.SetCountsAsync(batchId, accepted, errors.Count, CancellationToken.None);
         return Results.Accepted($"/v1/batches/{batchId}", new BatchAccepted(batchId, lines.Count, accepted, errors.Count, Sorted(errors)));
     }
 

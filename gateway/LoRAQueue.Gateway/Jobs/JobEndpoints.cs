@@ -43,6 +43,7 @@ public static class JobEndpoints
         try
         {
             var published = await submitter.PublishAsync(prepared, ct);
+            await submitter.RecordDemandAsync([prepared]);
             return Results.Accepted($"/v1/jobs/{job.JobId}",
                 new JobAccepted(job.JobId, "queued", published.Queue, published.RankBucket, job.CustomId, job.SubmittedAt));
         }

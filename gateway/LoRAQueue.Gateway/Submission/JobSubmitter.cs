@@ -82,9 +82,7 @@ public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, W
         var job = prepared.Job;
         try
         {
-            var published = await publisher.SubmitAsync(job, ct);
-            if (demand is not null) await demand.RecordAsync(job.AdapterId, prepared.PromptTokens + job.MaxTokens);
-            return published;
+            return await publisher.SubmitAsync(job, ct);
         }
         catch (UnknownAdapterException e)
         {
@@ -94,6 +92,15 @@ public sealed class JobSubmitter(IAdapterRegistry adapters, ModelLimits model, W
         {
             throw new RequestException(Problems.QueueUnavailable($"the job could not be queued ({e.GetType().Name}: {e.Message}); retry later"));
         }
+    }
+
+    /// <summary>Adds what the queued jobs may cost (prompt tokens + max_tokens) to their adapters' demand: one write per
+    /// adapter for a whole request, not one per job (a batch may hold 10,000).</summary>
+    public async Task RecordDemandAsync(IEnumerable<PreparedJob> queued)
+    {
+        if (demand is null) return;
+        foreach (var adapter in queued.GroupBy(p => p.Job.AdapterId))
+            await demand.RecordAsync(adapter.Key, adapter.Sum(p => p.PromptTokens + p.Job.MaxTokens));
     }
 
     private void CheckFields(JobRequest r)

@@ -83,25 +83,11 @@ internal static class ServeCommand
     private static async Task<int> RunTogetherAsync(List<(string Role, IHost Host)> hosts, ILogger logger, CancellationToken ct)
     {
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var runs = hosts.Select(h => RunOneAsync(h.Role, h.Host, logger, stopping.Token)).ToList();
+        var runs = hosts.Select(h => HostRunner.RunBuiltAsync(h.Role, h.Host, logger, stopping.Token)).ToList();
         await Task.WhenAny(runs);
         await stopping.CancelAsync();
         var results = await Task.WhenAll(runs);
         logger.LogInformation("Stopped: {Roles}", string.Join(", ", hosts.Select(h => h.Role)));
         return results.Max();
-    }
-
-    private static async Task<int> RunOneAsync(string role, IHost host, ILogger logger, CancellationToken ct)
-    {
-        try
-        {
-            await host.RunAsync(ct);
-            return 0;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            logger.LogCritical(e, "The {Role} failed", role);
-            return 1;
-        }
     }
 }
