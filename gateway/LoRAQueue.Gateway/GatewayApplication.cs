@@ -1,3 +1,4 @@
+using LoRAQueue.Admission;
 using LoRAQueue.Gateway.Adapters;
 using LoRAQueue.Gateway.Batches;
 using LoRAQueue.Gateway.Jobs;
@@ -87,7 +88,7 @@ public static class GatewayApplication
         services.AddPostgresHistory(settings.PostgresConnectionString,
             AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets));
         services.AddTenantStore();
-        services.AddSingleton(new ModelLimits(settings.ModelPath, settings.MaxTokens));
+        services.AddJobIntake(settings.ModelPath, settings.MaxTokens);
         services.AddSingleton<JobSubmitter>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<BatchStore>();

@@ -64,11 +64,14 @@ public sealed record JobFailed
     public string? CustomId { get; init; }
 }
 
+/// <summary>Stable reason codes: a JobFailed's ReasonCode and, for the admission rules, the gateway's problem code too.</summary>
 public static class FailureReasons
 {
     public const string UnknownAdapter = "unknown_adapter";
     public const string PromptTooLong = "prompt_too_long";
     public const string InvalidRequest = "invalid_request";
+    public const string InvalidMaxTokens = "invalid_max_tokens";
+    public const string WebhookUrlRefused = "webhook_url_refused";
     public const string EngineError = "engine_error";
 }
 

@@ -18,9 +18,9 @@ public sealed class SubmitTests(ModelFiles files)
         await pipeline.StartWorkerAsync("w-all", "base,8,32,128");
 
         var viaApi = pipeline.Job("r8", "Adapters of many ranks share one base model");
-        var published = await pipeline.Publisher.SubmitAsync(viaApi);
+        var published = await pipeline.Intake.SubmitAsync(viaApi);
         Assert.Equal("lora-rank-8", published.Queue);
-        Assert.Equal(8, published.RankBucket);
+        Assert.Equal(8, published.Admitted.RankBucket);
 
         // Exactly what docs/messages.md tells a producer in any language to send: camelCase JSON, no envelope.
         var rawId = Guid.NewGuid();

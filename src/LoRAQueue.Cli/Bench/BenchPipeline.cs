@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using LoRAQueue.Cli.Demo;
 using LoRAQueue.Contracts;
+using LoRAQueue.Admission;
 using LoRAQueue.Core;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.History;
@@ -39,7 +40,7 @@ internal sealed class RunRecorder : IJobHistory
     /// <summary>Terminal events beyond the first of their job: 0 when every job finished exactly once.</summary>
     public int Duplicates => _terminalEvents.Values.Sum(n => n - 1);
 
-    public Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) => _inner.RecordQueuedAsync(job, rankBucket, ct);
+    public Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct) => _inner.RecordQueuedAsync(jobs, ct);
 
     public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => _inner.RecordStartedAsync(e, ct);
 
@@ -86,7 +87,7 @@ internal sealed class BenchPipeline : IAsyncDisposable
 
     public RunRecorder Recorder { get; }
     public IReadOnlyList<BenchWorker> Workers => _workers;
-    public JobPublisher Publisher => _services.GetRequiredService<JobPublisher>();
+    public JobIntake Intake => _services.GetRequiredService<JobIntake>();
 
     public static async Task<BenchPipeline> StartAsync(DemoAssets assets, int workers, string kernel, int maxSequences,
                                                        CapturedLog log, CancellationToken ct)
@@ -102,6 +103,7 @@ internal sealed class BenchPipeline : IAsyncDisposable
         services.AddSingleton<IJobHistory>(recorder);
         services.AddSingleton<IAdapterRegistry>(registry);
         services.AddLoRAQueueBus(configuration, x => x.AddJobHistoryRecorder());
+        services.AddJobIntake(assets.ModelPath, 4096);
         var provider = services.BuildServiceProvider();
         var pipeline = new BenchPipeline(provider, recorder);
         try
