@@ -1,4 +1,5 @@
 using System.Globalization;
+using LoRAQueue.Core.Placement;
 using Microsoft.Extensions.Configuration;
 
 namespace LoRAQueue.Scheduler;

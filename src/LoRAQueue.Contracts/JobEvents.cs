@@ -74,18 +74,3 @@ public static class FailureReasons
     public const string WebhookUrlRefused = "webhook_url_refused";
     public const string EngineError = "engine_error";
 }
-
-/// <summary>Event: a worker's load, published every few seconds.</summary>
-public sealed record WorkerLoadReport
-{
-    public string Worker { get; init; } = "";
-    public int[] RankBuckets { get; init; } = [];
-    public bool ServesBase { get; init; }
-    public int RunningSequences { get; init; }
-    public int WaitingSequences { get; init; }
-    public int KvBlocksFree { get; init; }
-    public int KvBlocksTotal { get; init; }
-    public double TokensPerSecond { get; init; }
-    public string[] ResidentAdapters { get; init; } = [];
-    public DateTimeOffset At { get; init; }
-}

@@ -114,6 +114,5 @@ public static class BusRegistration
         cfg.Send<JobStarted>(s => s.UseSerializer(EnvelopeJson));
         cfg.Send<JobCompleted>(s => s.UseSerializer(EnvelopeJson));
         cfg.Send<JobFailed>(s => s.UseSerializer(EnvelopeJson));
-        cfg.Send<WorkerLoadReport>(s => s.UseSerializer(EnvelopeJson));
     }
 }
