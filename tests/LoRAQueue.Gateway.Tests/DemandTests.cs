@@ -54,3 +54,34 @@ public sealed class DemandTests
         await Eventually.Until(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job on its queue");
     }
 }
+
+/// <summary>/metrics says which workers have not applied the latest placement, from their heartbeats and the placements table.</summary>
+public sealed class PlacementMetricsTests
+{
+    [Fact]
+    public async Task Metrics_count_the_workers_behind_the_latest_placement()
+    {
+        string redis = Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
+            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: run scripts/test.sh");
+        string prefix = $"lqtest:{Guid.NewGuid():N}:";
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["LoRAQueue:Redis:Configuration"] = redis,
+            ["LoRAQueue:Redis:KeyPrefix"] = prefix,
+        });
+        await using (var command = server.Database.DataSource.CreateCommand(
+            "INSERT INTO placements (epoch, policy, reason, created_at, inputs, plan) VALUES (7, 'loraserve', 'test', now(), '{}', '{\"workers\": []}')"))
+            await command.ExecuteNonQueryAsync();
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
+        var state = new RedisLoadState(connection, prefix: prefix);
+        await state.WriteHeartbeatAsync(new WorkerHeartbeat { Worker = "w1", Epoch = 7 });
+        await state.WriteHeartbeatAsync(new WorkerHeartbeat { Worker = "w2", Epoch = 5 });
+
+        using var client = server.Client();
+        string text = await client.GetStringAsync("/metrics");
+        Assert.Contains("loraqueue_placement_epoch 7", text);
+        Assert.Contains("loraqueue_worker_placement_epoch{worker=\"w2\"} 5", text);
+        Assert.Contains("loraqueue_workers_behind_placement 1", text);
+        Assert.Contains("loraqueue_metrics_source_up{source=\"redis\"} 1", text);
+    }
+}
