@@ -8,12 +8,16 @@ namespace LoRAQueue.Gateway.Tests;
 /// <summary>The gateway counts each admitted job's demand in Redis, and marks the job so that workers do not count it again.</summary>
 public sealed class DemandTests
 {
+    /// <summary>The test Redis and a key prefix of this test's own.</summary>
+    internal static (string Configuration, string Prefix) RedisOfThisTest() =>
+        (Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
+            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: run scripts/test.sh"),
+         $"lqtest:{Guid.NewGuid():N}:");
+
     [Fact]
     public async Task An_admitted_job_adds_its_prompt_and_max_tokens_to_the_adapters_demand_and_is_marked_recorded()
     {
-        string redis = Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
-            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: run scripts/test.sh");
-        string prefix = $"lqtest:{Guid.NewGuid():N}:";
+        var (redis, prefix) = RedisOfThisTest();
         await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
         {
             ["LoRAQueue:Redis:Configuration"] = redis,
@@ -61,9 +65,7 @@ public sealed class PlacementMetricsTests
     [Fact]
     public async Task Metrics_count_the_workers_behind_the_latest_placement()
     {
-        string redis = Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
-            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: run scripts/test.sh");
-        string prefix = $"lqtest:{Guid.NewGuid():N}:";
+        var (redis, prefix) = DemandTests.RedisOfThisTest();
         await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
         {
             ["LoRAQueue:Redis:Configuration"] = redis,

@@ -16,22 +16,11 @@ public sealed class InMemoryTransportTests(ModelFiles files)
     [Fact]
     public async Task The_in_memory_transport_carries_a_published_job_to_its_rank_queue_and_records_it_queued()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["LoRAQueue:Transport"] = "inmemory",
-        }).Build();
         var history = new InMemoryJobHistory();
         var registry = new InMemoryAdapterRegistry(AdapterValidator.ForModelDirectory(files.AdapterStorePath, files.ModelPath));
         await registry.RegisterAsync("r32", "acme", CancellationToken.None);
         var received = new ConcurrentQueue<(string Queue, SubmitJob Job)>();
-
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton<IJobHistory>(history);
-        services.AddSingleton<IAdapterRegistry>(registry);
-        services.AddLoRAQueueBus(configuration);
-        services.AddJobIntake(files.ModelPath, 4096);
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = Producer(history, registry);
         var bus = provider.GetRequiredService<IBusControl>();
         await bus.StartAsync();
         try
@@ -69,21 +58,10 @@ public sealed class InMemoryTransportTests(ModelFiles files)
     [Fact]
     public async Task A_batch_reads_the_registry_once_per_adapter_and_records_its_queued_jobs_in_one_write()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["LoRAQueue:Transport"] = "inmemory",
-        }).Build();
         var registry = new CountingRegistry(new InMemoryAdapterRegistry(AdapterValidator.ForModelDirectory(files.AdapterStorePath, files.ModelPath)));
         foreach (var id in new[] { "r8", "r32", "r128" }) await registry.RegisterAsync(id, "acme", CancellationToken.None);
         var history = new CountingHistory(new InMemoryJobHistory());
-
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton<IJobHistory>(history);
-        services.AddSingleton<IAdapterRegistry>(registry);
-        services.AddLoRAQueueBus(configuration);
-        services.AddJobIntake(files.ModelPath, 4096);
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = Producer(history, registry);
         var bus = provider.GetRequiredService<IBusControl>();
         await bus.StartAsync();
         try
@@ -109,6 +87,20 @@ public sealed class InMemoryTransportTests(ModelFiles files)
         {
             await bus.StopAsync();
         }
+    }
+
+    /// <summary>A .NET producer on the in-memory transport: the bus and JobIntake over these stores.</summary>
+    private ServiceProvider Producer(IJobHistory history, IAdapterRegistry registry)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Transport"] = "inmemory" }).Build();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton(history);
+        services.AddSingleton(registry);
+        services.AddLoRAQueueBus(configuration);
+        services.AddJobIntake(files.ModelPath, 4096);
+        return services.BuildServiceProvider();
     }
 
     private sealed class CountingRegistry(IAdapterRegistry inner) : IAdapterRegistry
