@@ -1,17 +1,11 @@
 using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
 using LoRAQueue.History;
-using LoRAQueue.Messaging;
-using LoRAQueue.Worker;
-using MassTransit;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Worker.Tests;
 
-/// <summary>A placement command, published on the in-memory transport, switches which rank queues a worker consumes
+/// <summary>A placement command, published on an in-process fleet's bus, switches which rank queues a worker consumes
 /// and which adapters it holds; commands for other workers and stale epochs change nothing.</summary>
 public sealed class PlacementSwitchTests : IDisposable
 {
@@ -34,48 +28,27 @@ public sealed class PlacementSwitchTests : IDisposable
         await registry.RegisterAsync("r32", "acme", CancellationToken.None);
         await registry.RegisterAsync("r8", "acme", CancellationToken.None);
 
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Transport"] = "inmemory" }).Build();
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton<IJobHistory>(new InMemoryJobHistory());
-        services.AddSingleton<IAdapterRegistry>(registry);
-        services.AddLoRAQueueBus(configuration);
-        await using var provider = services.BuildServiceProvider();
-        var bus = provider.GetRequiredService<IBusControl>();
-
+        await using var fleet = await InProcessFleet.StartAsync(new InProcessFleetOptions { Registry = registry, RecordHistory = false },
+                                                                CancellationToken.None);
         var settings = new WorkerSettings { Id = "w1", ModelPath = modelPath, AdapterStorePath = storePath, RankQueues = [8], MaxSequences = 2, KvCacheMb = 4 };
-        using var runtime = EngineRuntime.Load(settings);
-        var node = new WorkerNode(settings, runtime, registry, TimeProvider.System, NullLoggerFactory.Instance);
-        await bus.StartAsync();
-        try
-        {
-            var endpoints = node.CreateEndpoints(provider.GetRequiredService<IReceiveEndpointConnector>(),
-                                                 provider.GetRequiredService<IRankQueueDeclarer>());
-            await endpoints.ApplyAsync(settings.RankQueues, CancellationToken.None);
-            await node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None);
-            var applier = new PlacementApplier(settings, node.Adapters, endpoints, NullLogger<PlacementApplier>.Instance);
-            var placement = PlacementEndpoint.Connect(provider.GetRequiredService<IReceiveEndpointConnector>(), settings.Id, applier);
-            await placement.Ready;
+        var worker = await fleet.AddWorkerAsync(settings, CancellationToken.None);
+        var (node, endpoints, applier) = (worker.Node, worker.Endpoints, worker.Placement);
+        await node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None);
+        await fleet.ListenForPlacementAsync(worker, CancellationToken.None);
 
-            await bus.Publish(new PlacementCommand { Epoch = 5, Worker = "w1", RankQueues = [32], Adapters = ["r32"], Policy = "loraserve" });
-            await WaitUntil(() => applier.Epoch == 5);
-            Assert.Equal(["lora-rank-32"], endpoints.Connected);
-            Assert.Equal(["r32"], node.Adapters.Resident); // r8 evicted: no longer placed here
+        await fleet.Bus.Publish(new PlacementCommand { Epoch = 5, Worker = "w1", RankQueues = [32], Adapters = ["r32"], Policy = "loraserve" });
+        await WaitUntil(() => applier.Epoch == 5);
+        Assert.Equal(["lora-rank-32"], endpoints.Connected);
+        Assert.Equal(["r32"], node.Adapters.Resident); // r8 evicted: no longer placed here
 
-            // Ignored: another worker's command and a stale epoch. The last one, applied in order after them, proves they were read.
-            await bus.Publish(new PlacementCommand { Epoch = 9, Worker = "w2", RankQueues = [128] });
-            await bus.Publish(new PlacementCommand { Epoch = 4, Worker = "w1", RankQueues = [8] });
-            await bus.Publish(new PlacementCommand { Epoch = 6, Worker = "w1", RankQueues = [8, 32], ServesBase = true, Adapters = ["r32", "r8"] });
-            await WaitUntil(() => applier.Epoch == 6);
-            Assert.Equal(["lora-base", "lora-rank-32", "lora-rank-8"], endpoints.Connected.Order(StringComparer.Ordinal));
-            Assert.Equal(["r32", "r8"], node.Adapters.Resident.Order(StringComparer.Ordinal));
-            await placement.StopAsync();
-        }
-        finally
-        {
-            await bus.StopAsync();
-        }
+        // Ignored: another worker's command and a stale epoch. The last one, applied in order after them, proves they were read.
+        await fleet.Bus.Publish(new PlacementCommand { Epoch = 9, Worker = "w2", RankQueues = [128] });
+        await fleet.Bus.Publish(new PlacementCommand { Epoch = 4, Worker = "w1", RankQueues = [8] });
+        await fleet.Bus.Publish(new PlacementCommand { Epoch = 6, Worker = "w1", RankQueues = [8, 32], ServesBase = true, Adapters = ["r32", "r8"] });
+        await WaitUntil(() => applier.Epoch == 6);
+        Assert.Equal(["lora-base", "lora-rank-32", "lora-rank-8"], endpoints.Connected.Order(StringComparer.Ordinal));
+        Assert.Equal(["r32", "r8"], node.Adapters.Resident.Order(StringComparer.Ordinal));
+        Assert.Equal(new int?[] { null, 8, 32 }, worker.Queues);
     }
 
     private static async Task WaitUntil(Func<bool> condition)

@@ -1,7 +1,7 @@
-using LoRAQueue.Cli.Demo;
 using LoRAQueue.Contracts;
 using LoRAQueue.Core;
 using LoRAQueue.Core.Placement;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Cli.Bench;
 
@@ -43,7 +43,7 @@ internal sealed record RunResult(
             var done = completed.Where(e => e.RankBucket == b).ToList();
             var ttft = done.Select(Ttft).ToList();
             return new BucketLatency(b, bucketOf.Values.Count(v => v == b), done.Count,
-                DemoSummary.Percentile(ttft, 0.50), DemoSummary.Percentile(ttft, 0.99));
+                Percentiles.Of(ttft, 0.50), Percentiles.Of(ttft, 0.99));
         }).ToList();
         var all = completed.Select(Ttft).ToList();
         var placement = plan.Workers.Select(w => new WorkerAssignment(w.Id,
@@ -55,7 +55,7 @@ internal sealed record RunResult(
         return new RunResult(policy, kernel, submitted.Count, completed.Count, failedIds.Count,
             submitted.Count - finished, recorder.Duplicates,
             tokens, Math.Round(makespan, 2), makespan > 0 ? Math.Round(tokens / makespan, 1) : 0,
-            DemoSummary.Percentile(all, 0.50), DemoSummary.Percentile(all, 0.99), buckets,
+            Percentiles.Of(all, 0.50), Percentiles.Of(all, 0.99), buckets,
             plan.TargetUtil is { } t ? Math.Round(t, 3) : null, plan.Budgets, placement, problem);
     }
 

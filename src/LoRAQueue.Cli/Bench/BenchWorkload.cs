@@ -1,14 +1,13 @@
 using System.Globalization;
-using LoRAQueue.Cli.Commands;
-using LoRAQueue.Cli.Demo;
 using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Cli.Bench;
 
 /// <summary>
 /// The benchmark's workload, identical in every run: Poisson arrivals at a fixed rate for a fixed duration, Zipf
-/// (exponent <see cref="DemoWorkload.ZipfExponent"/>) adapter popularity over the adapters in a seeded random order (so
+/// (exponent <see cref="ZipfExponent"/>, the demo's) adapter popularity over the adapters in a seeded random order (so
 /// popularity is independent of rank), log-normal prompt lengths as in the demo and longer outputs (<see cref="OutputMedianTokens"/>). No base-model jobs: the
 /// comparison is about adapter ranks. The demand it offers (prompt + output tokens/s per adapter) is what a
 /// scheduler's demand windows would report for it, and is what the placement is computed from.
@@ -17,6 +16,9 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
                                      TimeSpan Duration)
 {
     public const string Tenant = "bench";
+    /// <summary>The demo's popularity exponent and prompt cap (the small model's sizes).</summary>
+    public const double ZipfExponent = 1.1;
+    public const int MaxPromptTokens = 200;
     /// <summary>Outputs 4× the demo's (median 64, up to 128 tokens, prompts as in the demo): decode, where every step pays
     /// the batch's LoRA cost, dominates a job as it does in chat serving.</summary>
     public const int OutputMedianTokens = 64, MaxOutputTokens = 128;
@@ -28,19 +30,19 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
         var lengths = new Random(options.Seed + 1);
         var picks = new Random(options.Seed + 2);
         var byPopularity = adapters.OrderBy(_ => picks.Next()).ToList();
-        var cumulative = Distributions.ZipfCumulative(byPopularity.Count, DemoWorkload.ZipfExponent);
+        var cumulative = Distributions.ZipfCumulative(byPopularity.Count, ZipfExponent);
 
         var jobs = new List<DemoJob>();
         double t = Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
         while (t < options.Duration.TotalSeconds)
         {
             jobs.Add(new DemoJob(jobs.Count, TimeSpan.FromSeconds(t), byPopularity[Distributions.Pick(picks, cumulative)].Id,
-                Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: DemoWorkload.MaxPromptTokens),
+                Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: MaxPromptTokens),
                 Distributions.LogNormal(lengths, median: OutputMedianTokens, sigma: 0.5, min: 2, max: MaxOutputTokens)));
             t += Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
         }
 
-        var prompts = new PromptText(tokenizer, DemoWorkload.MaxPromptTokens);
+        var prompts = new PromptText(tokenizer, MaxPromptTokens);
         var text = new Random(options.Seed + 3);
         var templates = jobs.Select(j => new SubmitJob
         {
@@ -52,7 +54,7 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
             Metadata = new Dictionary<string, string> { ["bench_job"] = j.Index.ToString(CultureInfo.InvariantCulture) },
         }).ToList();
         var description = string.Create(CultureInfo.InvariantCulture,
-            $"Poisson arrivals at {options.Rate:G4} jobs/s for {options.Duration.TotalSeconds:G4} s ({jobs.Count} jobs), Zipf {DemoWorkload.ZipfExponent} popularity over {adapters.Count} adapters (all linear modules) of ranks {string.Join("/", adapters.Select(a => a.Rank).Distinct().Order())}, output median {OutputMedianTokens} ≤ {MaxOutputTokens} tokens, seed {options.Seed}");
+            $"Poisson arrivals at {options.Rate:G4} jobs/s for {options.Duration.TotalSeconds:G4} s ({jobs.Count} jobs), Zipf {ZipfExponent} popularity over {adapters.Count} adapters (all linear modules) of ranks {string.Join("/", adapters.Select(a => a.Rank).Distinct().Order())}, output median {OutputMedianTokens} ≤ {MaxOutputTokens} tokens, seed {options.Seed}");
         return new BenchWorkload(description, jobs, templates, options.Duration);
     }
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using LoRAQueue.Cli.Demo;
 using LoRAQueue.Core;
 using LoRAQueue.Engine;
+using LoRAQueue.InProcess;
 using LoRAQueue.Worker;
 
 namespace LoRAQueue.Cli.Bench;
@@ -24,7 +24,7 @@ internal static class OperatingPointCalibration
     public const int OutputTokens = 256;
     private const string Prompt = "Calibration: the quick brown fox jumps over the lazy dog.";
 
-    public static async Task<OperatingPointMeasurement> MeasureAsync(BenchWorker worker, DemoAssets assets, CancellationToken ct)
+    public static async Task<OperatingPointMeasurement> MeasureAsync(FleetWorker worker, DemoAssets assets, CancellationToken ct)
     {
         var runtime = worker.Node.Runtime;
         int capacity = worker.Node.Settings.MaxSequences;
@@ -54,7 +54,7 @@ internal static class OperatingPointCalibration
     /// <summary>A full batch of identical greedy requests with an adapter of the bucket's rank (bucket 0: none); each result's time per
     /// output token goes to <paramref name="observe"/> with the jobs in the engine when it finished, itself included (as
     /// the worker's consumer reports it).</summary>
-    private static async Task SweepAsync(BenchWorker worker, DemoAssets assets, int bucket, IReadOnlyList<int> prompt,
+    private static async Task SweepAsync(FleetWorker worker, DemoAssets assets, int bucket, IReadOnlyList<int> prompt,
                                          Action<TimeSpan, int> observe, CancellationToken ct)
     {
         var adapter = bucket == 0 ? null : assets.Adapters.First(a => RankBuckets.Default.BucketOf(a.Rank) == bucket);

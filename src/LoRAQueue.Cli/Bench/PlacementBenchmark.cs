@@ -1,20 +1,22 @@
 using System.Diagnostics;
 using System.Globalization;
-using LoRAQueue.Cli.Demo;
 using LoRAQueue.Contracts;
 using LoRAQueue.Core;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.Formats;
+using LoRAQueue.History;
+using LoRAQueue.InProcess;
 using LoRAQueue.Kernels;
+using LoRAQueue.Worker;
 
 namespace LoRAQueue.Cli.Bench;
 
 /// <summary>
 /// `loraqueue bench placement`: loraserve vs replicate-all, each with the padded and the segmented multi-LoRA kernel.
-/// Every run starts a fresh in-process system (<see cref="BenchPipeline"/>), calibrates each worker's operating points
+/// Every run starts a fresh <see cref="InProcessFleet"/> sharing its rank queues (competing consumers), calibrates each worker's operating points
 /// (<see cref="OperatingPointCalibration"/>), plans with the real policy from those points and the workload's demand,
 /// applies the plan as workers apply placement commands (adapters preloaded, then exactly the plan's rank queues, see
-/// <see cref="BenchPipeline.ApplyPlacementAsync"/>), replays the same seeded workload through JobPublisher and the rank queues, and drains.
+/// <see cref="InProcessFleet.ApplyPlacementAsync"/>), replays the same seeded workload through JobPublisher and the rank queues, and drains.
 /// </summary>
 internal static class PlacementBenchmark
 {
@@ -55,7 +57,8 @@ internal static class PlacementBenchmark
     private static async Task<RunResult> RunOnceAsync(string policy, string kernel, PlacementBenchOptions options, DemoAssets assets,
                                                       BenchWorkload workload, CapturedLog log, Action<string> status, CancellationToken ct)
     {
-        await using var pipeline = await BenchPipeline.StartAsync(assets, options.Workers, kernel, options.MaxSequences, log, ct);
+        var recorder = new RunRecorder();
+        await using var pipeline = await StartFleetAsync(assets, options.Workers, kernel, options.MaxSequences, recorder, log, ct);
         status("calibrating operating points");
         // One worker at a time: calibrated together, identical workers came out up to 2× apart (whoever the shared kernel
         // pool favoured), and the plan followed the noise. Alone, each measures the same machine; sharing it during the
@@ -70,20 +73,56 @@ internal static class PlacementBenchmark
         var pointsById = measuredById.ToDictionary(p => p.Key, p => p.Value.Points);
 
         var plan = PlacementPolicies.Create(policy).Plan(Snapshot(pipeline, pointsById, assets, workload), previous: null);
-        await pipeline.ApplyPlacementAsync(plan, ct);
-        status(string.Join("; ", pipeline.Workers.Select(w =>
-            $"{w.Id}: {string.Join(",", w.Queues.Select(b => b?.ToString(CultureInfo.InvariantCulture) ?? "base"))}")));
+        await pipeline.ApplyPlacementAsync(Commands(plan), ct);
+        status(string.Join("; ", pipeline.Workers.Select(w => $"{w.Id}: {w.QueueList}")));
         CheckEveryBucketIsConsumed(pipeline, workload, assets);
 
-        var (submitted, problem) = await ReplayAsync(pipeline, workload, options, status, ct);
-        return RunResult.From(policy, kernel, assets, submitted, pipeline.Recorder, plan, measuredById, problem);
+        var (submitted, problem) = await ReplayAsync(pipeline, recorder, workload, options, status, ct);
+        return RunResult.From(policy, kernel, assets, submitted, recorder, plan, measuredById, problem);
     }
+
+    /// <summary>Workers as a benchmark run needs them: no queues until the plan is applied, every adapter may stay resident.</summary>
+    private static async Task<InProcessFleet> StartFleetAsync(DemoAssets assets, int workers, string kernel, int maxSequences,
+                                                              RunRecorder recorder, CapturedLog log, CancellationToken ct)
+    {
+        var registry = new InMemoryAdapterRegistry(AdapterValidator.ForModelDirectory(assets.AdapterStorePath, assets.ModelPath, RankBuckets.Default));
+        foreach (var adapter in assets.Adapters) await registry.RegisterAsync(adapter.Id, BenchWorkload.Tenant, ct);
+        var fleet = await InProcessFleet.StartAsync(new InProcessFleetOptions
+        {
+            Registry = registry, History = recorder, Log = log, ShareRankQueues = true,
+        }, ct);
+        try
+        {
+            for (int i = 0; i < workers; i++)
+            {
+                await fleet.AddWorkerAsync(new WorkerSettings
+                {
+                    Id = $"worker-{i + 1}", ModelPath = assets.ModelPath, AdapterStorePath = assets.AdapterStorePath, RankQueues = [],
+                    Kernel = kernel, MaxSequences = maxSequences, KvCacheMb = 32,
+                    MaxResidentAdapters = Math.Max(32, assets.Adapters.Count), DrainTimeout = TimeSpan.FromSeconds(10),
+                }, ct);
+            }
+            return fleet;
+        }
+        catch
+        {
+            await fleet.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The command the scheduler would send each worker for <paramref name="plan"/>.</summary>
+    private static List<PlacementCommand> Commands(PlacementPlan plan) => [.. plan.Workers.Select(w => new PlacementCommand
+    {
+        Epoch = 1, Worker = w.Id, RankQueues = [.. w.RankQueues], ServesBase = w.ServesBase, Adapters = [.. w.Adapters],
+        Policy = plan.Policy, IssuedAt = DateTimeOffset.UtcNow,
+    })];
 
     private static string Format(IReadOnlyDictionary<int, double> points) =>
         string.Join(" ", points.Select(p => string.Create(CultureInfo.InvariantCulture, $"r{p.Key}={p.Value:F0}")));
 
     /// <summary>The snapshot a scheduler would see: each worker's measured points, each adapter's size and offered demand.</summary>
-    private static LoadSnapshot Snapshot(BenchPipeline pipeline, IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> points,
+    private static LoadSnapshot Snapshot(InProcessFleet pipeline, IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> points,
                                          DemoAssets assets, BenchWorkload workload)
     {
         var demand = workload.DemandTps();
@@ -98,7 +137,7 @@ internal static class PlacementBenchmark
     }
 
     /// <summary>A bucket with demand but no consumer would leave its jobs queued for ever: a broken plan, not a result.</summary>
-    private static void CheckEveryBucketIsConsumed(BenchPipeline pipeline, BenchWorkload workload, DemoAssets assets)
+    private static void CheckEveryBucketIsConsumed(InProcessFleet pipeline, BenchWorkload workload, DemoAssets assets)
     {
         var consumed = pipeline.Workers.SelectMany(w => w.Queues).ToHashSet();
         var rankOf = assets.Adapters.ToDictionary(a => a.Id, a => a.Rank, StringComparer.Ordinal);
@@ -110,11 +149,10 @@ internal static class PlacementBenchmark
 
     /// <summary>Submits each job at its time (fresh job ids, same everything else), then waits until every job finished
     /// or none has for <see cref="PlacementBenchOptions.StallTimeout"/>.</summary>
-    private static async Task<(List<SubmitJob> Submitted, string? Problem)> ReplayAsync(BenchPipeline pipeline, BenchWorkload workload,
+    private static async Task<(List<SubmitJob> Submitted, string? Problem)> ReplayAsync(InProcessFleet pipeline, RunRecorder recorder, BenchWorkload workload,
         PlacementBenchOptions options, Action<string> status, CancellationToken ct)
     {
         var submitted = new List<SubmitJob>(workload.Jobs.Count);
-        var recorder = pipeline.Recorder;
         var clock = Stopwatch.StartNew();
         var nextReport = ProgressEvery;
         int lastFinished = -1;
@@ -124,7 +162,7 @@ internal static class PlacementBenchmark
             while (submitted.Count < workload.Jobs.Count && workload.Jobs[submitted.Count].At <= clock.Elapsed)
             {
                 var job = workload.Templates[submitted.Count] with { JobId = Guid.NewGuid(), SubmittedAt = DateTimeOffset.UtcNow };
-                await pipeline.Publisher.SubmitAsync(job, ct);
+                await pipeline.SubmitAsync(job, ct);
                 submitted.Add(job);
             }
             int finished = recorder.Finished;

@@ -3,6 +3,7 @@ using LoRAQueue.Cli.Bench;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.Engine;
 using LoRAQueue.Formats;
+using LoRAQueue.InProcess;
 using LoRAQueue.Kernels;
 using Spectre.Console;
 

@@ -4,7 +4,7 @@ using LoRAQueue.Messaging;
 using LoRAQueue.Worker;
 using MassTransit;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.InProcess;
 
 /// <summary>
 /// Competing consumers on MassTransit's in-memory transport. There a bus holds one receive endpoint per queue name
@@ -22,7 +22,7 @@ internal sealed class SharedRankQueues(IReceiveEndpointConnector connector, IRan
     private readonly List<HostReceiveEndpointHandle> _handles = [];
 
     /// <param name="consumers">Queue name (lora-rank-8) → the workers consuming it.</param>
-    public async Task ConnectAsync(IReadOnlyDictionary<string, IReadOnlyList<BenchWorker>> consumers, CancellationToken ct)
+    public async Task ConnectAsync(IReadOnlyDictionary<string, IReadOnlyList<FleetWorker>> consumers, CancellationToken ct)
     {
         foreach (var (queue, workers) in consumers)
         {
@@ -58,13 +58,13 @@ internal sealed class SharedRankQueues(IReceiveEndpointConnector connector, IRan
     /// <summary>One queue's consumers, each with a prefetch window of its MaxSequences (as RankQueueEndpoints sets it).</summary>
     private sealed class QueueDispatch
     {
-        private readonly IReadOnlyList<BenchWorker> _workers;
+        private readonly IReadOnlyList<FleetWorker> _workers;
         private readonly int[] _inFlight;
         private readonly SemaphoreSlim _free;
         private readonly Lock _lock = new();
         private int _next;
 
-        public QueueDispatch(IReadOnlyList<BenchWorker> workers)
+        public QueueDispatch(IReadOnlyList<FleetWorker> workers)
         {
             _workers = workers;
             _inFlight = new int[workers.Count];
@@ -97,7 +97,7 @@ internal sealed class SharedRankQueues(IReceiveEndpointConnector connector, IRan
             _free.Release();
         }
 
-        public BenchWorker this[int i] => _workers[i];
+        public FleetWorker this[int i] => _workers[i];
     }
 
     private sealed class DispatchingConsumer(QueueDispatch dispatch) : IConsumer<SubmitJob>

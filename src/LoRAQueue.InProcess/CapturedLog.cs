@@ -1,13 +1,13 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace LoRAQueue.Cli.Demo;
+namespace LoRAQueue.InProcess;
 
 /// <summary>
 /// Keeps the demo's warnings and errors in memory: log lines written while the live progress display owns the
 /// terminal would tear it, so they are shown (a few of them) after the run instead.
 /// </summary>
-internal sealed class CapturedLog : ILoggerProvider
+public sealed class CapturedLog : ILoggerProvider
 {
     private const int Keep = 200;
     private readonly ConcurrentQueue<string> _lines = new();

@@ -1,16 +1,15 @@
-using LoRAQueue.Cli.Commands;
 using LoRAQueue.Formats;
 
-namespace LoRAQueue.Cli.Demo;
+namespace LoRAQueue.InProcess;
 
 /// <summary>An adapter of the demo's store; its id is its directory name.</summary>
-internal sealed record DemoAdapter(string Id, int Rank);
+public sealed record DemoAdapter(string Id, int Rank);
 
 /// <summary>
 /// The demo's files in the cache: the <c>small</c> model preset and a few random PEFT adapters of each rank in
 /// {8, 16, 32, 64, 128}, generated on first use and reused afterwards.
 /// </summary>
-internal sealed record DemoAssets(string ModelPath, string AdapterStorePath, IReadOnlyList<DemoAdapter> Adapters)
+public sealed record DemoAssets(string ModelPath, string AdapterStorePath, IReadOnlyList<DemoAdapter> Adapters)
 {
     public const string Preset = "small";
     public static readonly IReadOnlyList<int> Ranks = [8, 16, 32, 64, 128];

@@ -1,7 +1,7 @@
-namespace LoRAQueue.Cli.Demo;
+namespace LoRAQueue.InProcess;
 
 /// <summary>The seeded random draws of the generated workload.</summary>
-internal static class Distributions
+public static class Distributions
 {
     /// <summary>Gamma(shape, scale) by Marsaglia and Tsang (2000); shapes below 1 use Gamma(shape + 1)·U^(1/shape).</summary>
     public static double Gamma(Random rng, double shape, double scale)

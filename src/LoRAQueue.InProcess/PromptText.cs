@@ -1,12 +1,12 @@
 using LoRAQueue.Formats;
 
-namespace LoRAQueue.Cli.Demo;
+namespace LoRAQueue.InProcess;
 
 /// <summary>
 /// Prompt text of about a given number of tokens for the demo model: windows of the tokenized training corpus,
 /// decoded back to text (re-encoding may differ by a token or two at the window's edges).
 /// </summary>
-internal sealed class PromptText
+public sealed class PromptText
 {
     private readonly ModelTokenizer _tokenizer;
     private readonly int[] _corpus;

@@ -1,9 +1,9 @@
 using LoRAQueue.Formats;
 
-namespace LoRAQueue.Cli.Commands;
+namespace LoRAQueue.InProcess;
 
 /// <summary>Generated models reused across runs: $LORAQUEUE_CACHE or ~/.cache/loraqueue.</summary>
-internal static class ModelCache
+public static class ModelCache
 {
     public static string Root =>
         Environment.GetEnvironmentVariable("LORAQUEUE_CACHE") is { Length: > 0 } dir
