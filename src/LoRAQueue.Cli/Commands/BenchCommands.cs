@@ -1,5 +1,5 @@
 using System.CommandLine;
-using LoRAQueue.Cli.Bench;
+using LoRAQueue.Bench;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.Engine;
 using LoRAQueue.Formats;

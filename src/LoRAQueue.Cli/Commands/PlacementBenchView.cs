@@ -1,8 +1,9 @@
 using System.Globalization;
+using LoRAQueue.Bench;
 using LoRAQueue.Core;
 using Spectre.Console;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Cli.Commands;
 
 /// <summary>The placement benchmark for people: a table per run, then the summary (the README's table).</summary>
 internal static class PlacementBenchView

@@ -1,9 +1,9 @@
 using System.Text.Json;
 using LoRAQueue.Kernels;
 
-namespace LoRAQueue.Kernels.Tests;
+namespace LoRAQueue.Bench.Tests;
 
-public class BenchmarkTests
+public class KernelBenchmarkTests
 {
     [Fact]
     public void Kernel_bench_report_has_the_exact_json_fields()

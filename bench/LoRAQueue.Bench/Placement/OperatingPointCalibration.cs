@@ -4,7 +4,7 @@ using LoRAQueue.Engine;
 using LoRAQueue.InProcess;
 using LoRAQueue.Worker;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Bench;
 
 /// <summary>
 /// A worker's operating points measured with the worker's own code: OP[0] by <see cref="EngineCalibration"/> (a full
@@ -15,7 +15,7 @@ namespace LoRAQueue.Cli.Bench;
 /// warms every engine up (JIT, buffers, caches) the same way in every run: without it the first rank measured pays
 /// for the compilation, and since the estimator caps every rank by the smaller ones, that one slow point flattens them all.
 /// </summary>
-internal static class OperatingPointCalibration
+public static class OperatingPointCalibration
 {
     /// <summary>Tokens each calibration request decodes. Long on purpose: EngineCalibration's OP[0] is output tokens over
     /// wall time, prefill included, while OP[r] is capacity over the decode-only time per token, and OP[0] caps every
@@ -75,4 +75,4 @@ internal static class OperatingPointCalibration
 /// <summary>A worker's calibration: <see cref="Points"/> as its <see cref="OperatingPointEstimator"/> computes them (what the
 /// policy plans from) and <see cref="DecodeTps"/>, batch capacity ÷ mean time per output token of the same full batches
 /// (0 = no adapter), uncapped: the decode rate each rank actually sustained.</summary>
-internal sealed record OperatingPointMeasurement(IReadOnlyDictionary<int, double> Points, IReadOnlyDictionary<int, double> DecodeTps);
+public sealed record OperatingPointMeasurement(IReadOnlyDictionary<int, double> Points, IReadOnlyDictionary<int, double> DecodeTps);

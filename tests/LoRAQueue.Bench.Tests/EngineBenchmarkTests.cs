@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace LoRAQueue.Engine.Tests;
+namespace LoRAQueue.Bench.Tests;
 
 /// <summary>The engine benchmark's report shape and its bound arithmetic (speed itself is measured, not asserted).</summary>
 public sealed class EngineBenchmarkTests(TinyModelFixture fixture) : IClassFixture<TinyModelFixture>

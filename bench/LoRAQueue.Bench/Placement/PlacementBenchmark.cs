@@ -9,7 +9,7 @@ using LoRAQueue.InProcess;
 using LoRAQueue.Kernels;
 using LoRAQueue.Worker;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Bench;
 
 /// <summary>
 /// `loraqueue bench placement`: loraserve vs replicate-all, each with the padded and the segmented multi-LoRA kernel.
@@ -18,7 +18,7 @@ namespace LoRAQueue.Cli.Bench;
 /// applies the plan as workers apply placement commands (adapters preloaded, then exactly the plan's rank queues, see
 /// <see cref="InProcessFleet.ApplyPlacementAsync"/>), replays the same seeded workload through JobPublisher and the rank queues, and drains.
 /// </summary>
-internal static class PlacementBenchmark
+public static class PlacementBenchmark
 {
     /// <summary>Memory offered to adapters per worker: far more than 15 adapters of the small model take, so memory never
     /// binds and the policies differ only in how they use ranks.</summary>

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using LoRAQueue.Kernels;
 
-namespace LoRAQueue.Kernels;
+namespace LoRAQueue.Bench;
 
 /// <summary>Read-bandwidth probe: the bound that decode (weights streamed once per step) is measured against.</summary>
 public static class MemoryBandwidth

@@ -1,9 +1,9 @@
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Bench;
 
 /// <summary>`loraqueue bench placement` settings. The defaults were tuned on the project's 2-core machine so that the
 /// worst configuration (replicate-all × padded) runs at its saturation knee while the others stay within capacity
 /// (see docs/bench-placement.md).</summary>
-internal sealed record PlacementBenchOptions
+public sealed record PlacementBenchOptions
 {
     /// <summary>Base model directory; null = the demo's cached <c>small</c> model (generated if missing).</summary>
     public string? ModelPath { get; init; }

@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoRAQueue.Engine;
 using LoRAQueue.Formats;
 using LoRAQueue.Kernels;
 
-namespace LoRAQueue.Engine;
+namespace LoRAQueue.Bench;
 
 public sealed class EngineBenchOptions
 {

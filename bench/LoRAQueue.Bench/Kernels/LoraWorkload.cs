@@ -1,4 +1,6 @@
-namespace LoRAQueue.Kernels;
+using LoRAQueue.Kernels;
+
+namespace LoRAQueue.Bench;
 
 /// <summary>
 /// A synthetic multi-LoRA batch. Construction (deterministic from the seed):
@@ -8,7 +10,7 @@ namespace LoRAQueue.Kernels;
 /// adapter the same rank; mixed cases use <see cref="StratifiedRanks"/> over the rank choices
 /// ({8,16,32,64,128} by default). A: [r, hidden] and Bᵀ: [r, hidden] with small random values, scale = 16 / r.
 /// </summary>
-internal sealed class LoraWorkload
+public sealed class LoraWorkload
 {
     public required string Name { get; init; }
     public required int Hidden { get; init; }

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoRAQueue.Kernels;
 
-namespace LoRAQueue.Kernels;
+namespace LoRAQueue.Bench;
 
 /// <summary>Result of <see cref="KernelBenchmark.Run"/>; <see cref="ToJson"/> gives the CLI's JSON object.</summary>
 public sealed record KernelBenchReport(

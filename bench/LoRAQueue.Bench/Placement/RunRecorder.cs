@@ -2,13 +2,13 @@ using System.Collections.Concurrent;
 using LoRAQueue.Contracts;
 using LoRAQueue.History;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Bench;
 
 /// <summary>
 /// The history the benchmark's recorder writes to: the in-memory history, plus every JobCompleted/JobFailed event kept
 /// and counted per job, so that a run can prove each job finished exactly once and compute its latencies.
 /// </summary>
-internal sealed class RunRecorder : IJobHistory
+public sealed class RunRecorder : IJobHistory
 {
     private readonly InMemoryJobHistory _inner = new();
     private readonly ConcurrentDictionary<Guid, int> _terminalEvents = new();

@@ -3,19 +3,19 @@ using LoRAQueue.Core;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.InProcess;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Bench;
 
 /// <summary>One rank bucket's jobs in a run. TTFT runs from submission to the first token (rank-queue wait included).</summary>
-internal sealed record BucketLatency(int Bucket, int Jobs, int Completed, double? TtftP50Ms, double? TtftP99Ms);
+public sealed record BucketLatency(int Bucket, int Jobs, int Completed, double? TtftP50Ms, double? TtftP99Ms);
 
 /// <summary>What a worker was told to do in a run, what it measured (<see cref="OperatingPointMeasurement"/>: the points the
 /// policy planned from, and the uncapped decode rate per rank) and what it did.</summary>
-internal sealed record WorkerAssignment(string Worker, IReadOnlyList<string> Queues, IReadOnlyList<string> Adapters, int RankGroup,
+public sealed record WorkerAssignment(string Worker, IReadOnlyList<string> Queues, IReadOnlyList<string> Adapters, int RankGroup,
                                         double ExpectedLoad, IReadOnlyDictionary<int, double> OperatingPoints,
                                         IReadOnlyDictionary<int, double> DecodeTps, int Completed, long OutputTokens);
 
 /// <summary>One policy × kernel run. Throughput is output tokens over the makespan (first submission → last completion).</summary>
-internal sealed record RunResult(
+public sealed record RunResult(
     string Policy, string Kernel, int Submitted, int Completed, int Failed, int Unfinished, int DuplicateCompletions,
     long OutputTokens, double MakespanSeconds, double OutputTokensPerS, double? TtftP50Ms, double? TtftP99Ms,
     IReadOnlyList<BucketLatency> Buckets, double? TargetUtil, IReadOnlyDictionary<int, int> Budgets,
@@ -63,7 +63,7 @@ internal sealed record RunResult(
 }
 
 /// <summary>What `loraqueue bench placement --json` prints.</summary>
-internal sealed record PlacementBenchReport(
+public sealed record PlacementBenchReport(
     string Model, string Workload, int Workers, double Rate, double DurationSeconds, int Seed, int Jobs, int MaxSequences,
     string ThreadBudget, IReadOnlyList<RunResult> Runs, double WallSeconds, int Warnings, IReadOnlyList<string> WarningSamples)
 {

@@ -1,4 +1,6 @@
-namespace LoRAQueue.Kernels;
+using LoRAQueue.Kernels;
+
+namespace LoRAQueue.Bench;
 
 /// <summary>Settings of <see cref="KernelBenchmark"/>; the defaults are the realistic shapes the report states.</summary>
 public sealed class KernelBenchOptions

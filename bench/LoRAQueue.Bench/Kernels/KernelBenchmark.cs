@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using LoRAQueue.Kernels;
 
-namespace LoRAQueue.Kernels;
+namespace LoRAQueue.Bench;
 
 /// <summary>
 /// Segmented vs padded vs per-request-loop multi-LoRA on one module (in = out = Hidden), with the machine's

@@ -1,39 +1,49 @@
 using System.Text.Json;
 using LoRAQueue.Formats;
 
-namespace LoRAQueue.Cli.Tests;
+namespace LoRAQueue.Bench.Tests;
 
 /// <summary>A tiny model (generated once) and a cache for the placement benchmark's adapters.</summary>
 public sealed class TinyBenchFixture : IDisposable
 {
-    private readonly TempDirectory _dir = new();
+    private readonly string _dir = Directory.CreateTempSubdirectory("loraqueue-bench-placement-").FullName;
 
     public TinyBenchFixture()
     {
-        ModelPath = Path.Combine(_dir.Path, "tiny-model");
+        ModelPath = Path.Combine(_dir, "tiny-model");
         SyntheticModel.Create("tiny", ModelPath, seed: 5);
     }
 
     public string ModelPath { get; }
-    public string CacheRoot => _dir.Path;
+    public string CacheRoot => _dir;
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
 }
 
-/// <summary>`loraqueue bench placement` on the tiny model, very short: what must hold whatever the timings.</summary>
+/// <summary>The placement benchmark (`loraqueue bench placement`) on the tiny model, very short: what must hold whatever the
+/// timings. The report is read as the command prints it with --json (snake_case).</summary>
 public sealed class PlacementBenchmarkTests(TinyBenchFixture tiny) : IClassFixture<TinyBenchFixture>
 {
+    private static readonly JsonSerializerOptions SnakeCase = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
     private static readonly string[] RankQueues = ["lora-rank-8", "lora-rank-16", "lora-rank-32", "lora-rank-64", "lora-rank-128"];
 
     [Fact]
     public async Task Four_runs_complete_every_job_once_with_rank_groups_for_loraserve_and_every_queue_for_replicate_all()
     {
-        var result = await CliRun.InvokeAsync("bench", "placement", "--model", tiny.ModelPath, "--cache", tiny.CacheRoot,
-                                              "--workers", "3", "--rate", "25", "--duration", "2", "--seed", "7", "--json");
+        var options = new PlacementBenchOptions
+        {
+            ModelPath = tiny.ModelPath, CacheRoot = tiny.CacheRoot, Workers = 3, Rate = 25, Duration = TimeSpan.FromSeconds(2), Seed = 7,
+        };
+        var report = await PlacementBenchmark.RunAsync(options, new Progress<string>(), CancellationToken.None);
 
-        Assert.True(result.ExitCode == 0, result.ToString());
-        using var json = JsonDocument.Parse(result.Output);
-        var root = json.RootElement;
+        Assert.True(report.AllCompletedOnce, string.Join(" | ", report.WarningSamples));
+        var root = JsonSerializer.SerializeToElement(report, SnakeCase);
         foreach (var field in new[] { "model", "workload", "thread_budget" }) Assert.False(string.IsNullOrEmpty(root.GetProperty(field).GetString()), field);
         Assert.Equal(3, root.GetProperty("workers").GetInt32());
         Assert.Equal(25, root.GetProperty("rate").GetDouble());
@@ -90,28 +100,5 @@ public sealed class PlacementBenchmarkTests(TinyBenchFixture tiny) : IClassFixtu
                 Assert.True(run.GetProperty("target_util").GetDouble() > 0);
             }
         }
-    }
-
-    [Theory]
-    [InlineData("--workers", "0", "--workers must be 1 to 8")]
-    [InlineData("--rate", "-3", "--rate must be a positive number")]
-    [InlineData("--duration", "0", "--duration must be a positive number")]
-    public async Task Bad_options_get_one_line_and_exit_1(string option, string value, string message)
-    {
-        var result = await CliRun.InvokeAsync("bench", "placement", option, value, "--cache", tiny.CacheRoot);
-
-        Assert.Equal(1, result.ExitCode);
-        Assert.Contains(message, result.Error);
-        Assert.Equal("", result.Output);
-    }
-
-    [Fact]
-    public async Task A_directory_that_is_not_a_model_is_refused_with_its_name()
-    {
-        var missing = Path.Combine(tiny.CacheRoot, "no-such-model");
-        var result = await CliRun.InvokeAsync("bench", "placement", "--model", missing, "--cache", tiny.CacheRoot, "--duration", "1");
-
-        Assert.Equal(1, result.ExitCode);
-        Assert.Contains("is not a model directory", result.Error);
     }
 }

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using LoRAQueue.Kernels;
 
-namespace LoRAQueue.Kernels;
+namespace LoRAQueue.Bench;
 
 /// <summary>Median time of one <see cref="Gemm.MatMulTransposed"/> call, as weight GB/s (decode) and GFLOP/s (prefill).</summary>
 public sealed record GemmBenchResult(int Rows, int Cols, int Tokens, WeightType Type, double Ms, double WeightGBs, double Gflops);

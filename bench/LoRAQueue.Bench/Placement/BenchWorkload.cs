@@ -3,7 +3,7 @@ using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
 using LoRAQueue.InProcess;
 
-namespace LoRAQueue.Cli.Bench;
+namespace LoRAQueue.Bench;
 
 /// <summary>
 /// The benchmark's workload, identical in every run: Poisson arrivals at a fixed rate for a fixed duration, Zipf
@@ -12,7 +12,7 @@ namespace LoRAQueue.Cli.Bench;
 /// comparison is about adapter ranks. The demand it offers (prompt + output tokens/s per adapter) is what a
 /// scheduler's demand windows would report for it, and is what the placement is computed from.
 /// </summary>
-internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> Jobs, IReadOnlyList<SubmitJob> Templates,
+public sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> Jobs, IReadOnlyList<SubmitJob> Templates,
                                      TimeSpan Duration)
 {
     public const string Tenant = "bench";
@@ -70,7 +70,7 @@ internal sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> 
 /// about. With the demo's q/k/v/o adapters on the <c>small</c> model rank 128 adds only ~25 % of a token's MACs and the
 /// measured operating points come out flat in rank. Kept in the cache under the model's name and
 /// <see cref="StoreSuffix"/>, apart from the demo's adapters; the model is the demo's cached <c>small</c> one by default.</summary>
-internal static class BenchAssets
+public static class BenchAssets
 {
     public static readonly IReadOnlyList<string> Targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
     public const string StoreSuffix = "bench-all-linear";
