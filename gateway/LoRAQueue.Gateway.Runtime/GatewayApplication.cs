@@ -22,7 +22,7 @@ namespace LoRAQueue.Gateway;
 
 /// <summary>
 /// The gateway: an ASP.NET Core minimal API over the job publisher, the Postgres history, the adapter registry, the tenant
-/// store and the webhook deliveries. <see cref="Build"/> makes the whole application so any host (this project's
+/// store and the webhook deliveries. <see cref="Build"/> makes the whole application so any host (the gateway executable's
 /// Program.cs, the CLI's serve, tests) runs the same thing.
 /// </summary>
 public static class GatewayApplication
