@@ -11,8 +11,8 @@ public sealed record BucketLatency(int Bucket, int Jobs, int Completed, double? 
 /// <summary>What a worker was told to do in a run, what it measured (<see cref="OperatingPointMeasurement"/>: the points the
 /// policy planned from, and the uncapped decode rate per rank) and what it did.</summary>
 public sealed record WorkerAssignment(string Worker, IReadOnlyList<string> Queues, IReadOnlyList<string> Adapters, int RankGroup,
-                                        double ExpectedLoad, IReadOnlyDictionary<int, double> OperatingPoints,
-                                        IReadOnlyDictionary<int, double> DecodeTps, int Completed, long OutputTokens);
+                                      double ExpectedLoad, IReadOnlyDictionary<int, double> OperatingPoints,
+                                      IReadOnlyDictionary<int, double> DecodeTps, int Completed, long OutputTokens);
 
 /// <summary>One policy × kernel run. Throughput is output tokens over the makespan (first submission → last completion).</summary>
 public sealed record RunResult(

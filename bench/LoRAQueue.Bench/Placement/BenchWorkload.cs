@@ -13,7 +13,7 @@ namespace LoRAQueue.Bench;
 /// scheduler's demand windows would report for it, and is what the placement is computed from.
 /// </summary>
 public sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> Jobs, IReadOnlyList<SubmitJob> Templates,
-                                     TimeSpan Duration)
+                                   TimeSpan Duration)
 {
     public const string Tenant = "bench";
     /// <summary>The demo's popularity exponent and prompt cap (the small model's sizes).</summary>
