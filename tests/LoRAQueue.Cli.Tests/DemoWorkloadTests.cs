@@ -1,4 +1,5 @@
 using LoRAQueue.Cli.Demo;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Cli.Tests;
 

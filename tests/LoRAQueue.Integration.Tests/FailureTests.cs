@@ -39,7 +39,7 @@ public sealed class FailureTests(ModelFiles files, ITestOutputHelper output)
         await Raw("lora-base", FailureReasons.PromptTooLong,
             $$""" "prompt":"{{string.Join(' ', Enumerable.Repeat("overflowing", 700))}}","maxTokens":4 """);
         await Raw("lora-base", FailureReasons.InvalidRequest, """ "prompt":"   ","maxTokens":4 """);
-        await Raw("lora-base", FailureReasons.InvalidRequest, """ "prompt":"hello","maxTokens":0 """);
+        await Raw("lora-base", FailureReasons.InvalidMaxTokens, """ "prompt":"hello","maxTokens":0 """);
         await Raw("lora-base", FailureReasons.InvalidRequest, """ "prompt":"hello","maxTokens":4,"sampling":{"topP":0} """);
         await Raw("lora-base", FailureReasons.InvalidRequest, """ "schemaVersion":99,"prompt":"hello","maxTokens":4 """);
 

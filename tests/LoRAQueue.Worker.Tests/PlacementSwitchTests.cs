@@ -1,18 +1,13 @@
 using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
 using LoRAQueue.History;
+using LoRAQueue.InProcess;
 using LoRAQueue.Messaging;
-using LoRAQueue.Worker;
-using MassTransit;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoRAQueue.Worker.Tests;
 
-/// <summary>A placement command, sent to the worker's own queue on the in-memory transport, switches which rank queues a worker consumes
-/// and which adapters it holds; commands for other workers, stale epochs and diffs from another state change nothing.</summary>
+/// <summary>A placement command, sent to the worker's own queue on an in-process fleet's bus, switches which rank queues a
+/// worker consumes and which adapters it holds; commands for other workers, stale epochs and diffs from another state change nothing.</summary>
 public sealed class PlacementSwitchTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("loraqueue-worker-").FullName;
@@ -34,60 +29,39 @@ public sealed class PlacementSwitchTests : IDisposable
         await registry.RegisterAsync("r32", "acme", CancellationToken.None);
         await registry.RegisterAsync("r8", "acme", CancellationToken.None);
 
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Transport"] = "inmemory" }).Build();
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton<IJobHistory>(new InMemoryJobHistory());
-        services.AddSingleton<IAdapterRegistry>(registry);
-        services.AddLoRAQueueBus(configuration);
-        await using var provider = services.BuildServiceProvider();
-        var bus = provider.GetRequiredService<IBusControl>();
-
+        await using var fleet = await InProcessFleet.StartAsync(new InProcessFleetOptions { Registry = registry, RecordHistory = false },
+                                                                CancellationToken.None);
         var settings = new WorkerSettings { Id = "w1", ModelPath = modelPath, AdapterStorePath = storePath, RankQueues = [8], MaxSequences = 2, KvCacheMb = 4 };
-        using var runtime = EngineRuntime.Load(settings);
-        var node = new WorkerNode(settings, runtime, registry, TimeProvider.System, NullLoggerFactory.Instance);
-        await bus.StartAsync();
-        try
-        {
-            var endpoints = node.CreateEndpoints(provider.GetRequiredService<IReceiveEndpointConnector>(),
-                                                 provider.GetRequiredService<IRankQueueDeclarer>());
-            await endpoints.ApplyAsync(settings.RankQueues, CancellationToken.None);
-            await node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None);
-            var applier = new PlacementApplier(settings, node.Adapters, endpoints, NullLogger<PlacementApplier>.Instance);
-            var placement = PlacementEndpoint.Connect(provider.GetRequiredService<IReceiveEndpointConnector>(), settings.Id, applier);
-            await placement.Ready;
+        var worker = await fleet.AddWorkerAsync(settings, CancellationToken.None);
+        var (node, endpoints, applier) = (worker.Node, worker.Endpoints, worker.Placement);
+        await node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None);
+        await fleet.ListenForPlacementAsync(worker, CancellationToken.None);
 
-            // Sent to w1's own queue, as the scheduler sends it.
-            async Task Send(PlacementCommand command) => await (await bus.GetSendEndpoint(PlacementTopology.SendAddress("w1"))).Send(command);
-            await Send(new PlacementCommand
-            {
-                Epoch = 5, BasedOnEpoch = 0, Worker = "w1", LoadAdapters = ["r32"], StartQueues = ["lora-rank-32"], StopQueues = ["lora-rank-8"],
-                EvictAdapters = ["r8"], RankQueues = [32], Policy = "loraserve",
-            });
-            await WaitUntil(() => applier.Epoch == 5);
-            Assert.Equal(["lora-rank-32"], endpoints.Connected);
-            Assert.Equal(["r32"], node.Adapters.Resident); // r8 evicted: no longer placed here
-
-            // Ignored: another worker's command and a stale epoch. The last one, applied in order after them, proves they were read.
-            // A diff from a state w1 has left (epoch 0) is refused too.
-            await Send(new PlacementCommand { Epoch = 9, BasedOnEpoch = 5, Worker = "w2", StartQueues = ["lora-rank-128"] });
-            await Send(new PlacementCommand { Epoch = 4, BasedOnEpoch = 0, Worker = "w1", StartQueues = ["lora-rank-8"] });
-            await Send(new PlacementCommand { Epoch = 7, BasedOnEpoch = 0, Worker = "w1", StartQueues = ["lora-rank-128"] });
-            await Send(new PlacementCommand
-            {
-                Epoch = 6, BasedOnEpoch = 5, Worker = "w1", LoadAdapters = ["r8"], StartQueues = ["lora-base", "lora-rank-8"],
-                RankQueues = [8, 32], ServesBase = true,
-            });
-            await WaitUntil(() => applier.Epoch == 6);
-            Assert.Equal(["lora-base", "lora-rank-32", "lora-rank-8"], endpoints.Connected.Order(StringComparer.Ordinal));
-            Assert.Equal(["r32", "r8"], node.Adapters.Resident.Order(StringComparer.Ordinal));
-            await placement.StopAsync();
-        }
-        finally
+        // Sent to w1's own queue, as the scheduler sends it.
+        async Task Send(PlacementCommand command) => await (await fleet.Bus.GetSendEndpoint(PlacementTopology.SendAddress("w1"))).Send(command);
+        await Send(new PlacementCommand
         {
-            await bus.StopAsync();
-        }
+            Epoch = 5, BasedOnEpoch = 0, Worker = "w1", LoadAdapters = ["r32"], StartQueues = ["lora-rank-32"], StopQueues = ["lora-rank-8"],
+            EvictAdapters = ["r8"], RankQueues = [32], Policy = "loraserve",
+        });
+        await WaitUntil(() => applier.Epoch == 5);
+        Assert.Equal(["lora-rank-32"], endpoints.Connected);
+        Assert.Equal(["r32"], node.Adapters.Resident); // r8 evicted: no longer placed here
+
+        // Ignored: another worker's command, a stale epoch, and a diff from a state w1 has left (epoch 0). The last one,
+        // applied in order after them, proves they were read.
+        await Send(new PlacementCommand { Epoch = 9, BasedOnEpoch = 5, Worker = "w2", StartQueues = ["lora-rank-128"] });
+        await Send(new PlacementCommand { Epoch = 4, BasedOnEpoch = 0, Worker = "w1", StartQueues = ["lora-rank-8"] });
+        await Send(new PlacementCommand { Epoch = 7, BasedOnEpoch = 0, Worker = "w1", StartQueues = ["lora-rank-128"] });
+        await Send(new PlacementCommand
+        {
+            Epoch = 6, BasedOnEpoch = 5, Worker = "w1", LoadAdapters = ["r8"], StartQueues = ["lora-base", "lora-rank-8"],
+            RankQueues = [8, 32], ServesBase = true,
+        });
+        await WaitUntil(() => applier.Epoch == 6);
+        Assert.Equal(["lora-base", "lora-rank-32", "lora-rank-8"], endpoints.Connected.Order(StringComparer.Ordinal));
+        Assert.Equal(["r32", "r8"], node.Adapters.Resident.Order(StringComparer.Ordinal));
+        Assert.Equal(new int?[] { null, 8, 32 }, worker.Queues);
     }
 
     private static async Task WaitUntil(Func<bool> condition)

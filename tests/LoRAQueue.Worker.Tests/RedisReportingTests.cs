@@ -2,11 +2,7 @@ using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
 using LoRAQueue.History;
 using LoRAQueue.LoadState;
-using LoRAQueue.Messaging;
-using LoRAQueue.Worker;
-using MassTransit;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
+using LoRAQueue.InProcess;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
@@ -39,33 +35,19 @@ public sealed class RedisReportingTests : IDisposable
         var registry = new InMemoryAdapterRegistry(AdapterValidator.ForModelDirectory(storePath, modelPath));
         await registry.RegisterAsync("r8", "acme", CancellationToken.None);
 
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddSingleton<IJobHistory>(new InMemoryJobHistory());
-        services.AddSingleton<IAdapterRegistry>(registry);
-        services.AddLoRAQueueBus(new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Transport"] = "inmemory" }).Build());
-        await using var provider = services.BuildServiceProvider();
-        var bus = provider.GetRequiredService<IBusControl>();
         await using var redis = await ConnectAsync();
         var state = new RedisLoadState(redis, new LoadStateOptions { DemandBucket = TimeSpan.FromMilliseconds(100) }, _prefix);
-
         var settings = new WorkerSettings
         {
             Id = "w1", ModelPath = modelPath, AdapterStorePath = storePath, RankQueues = [8], MaxSequences = 2, KvCacheMb = 4,
             LoadReportInterval = TimeSpan.FromMilliseconds(200),
         };
-        using var runtime = EngineRuntime.Load(settings);
-        using var engineStop = new CancellationTokenSource();
-        var engineLoop = runtime.Engine.RunAsync(engineStop.Token);
-        var node = new WorkerNode(settings, runtime, registry, TimeProvider.System, NullLoggerFactory.Instance);
-        await bus.StartAsync();
+        await using var fleet = await InProcessFleet.StartAsync(new InProcessFleetOptions { Registry = registry, RecordHistory = false },
+                                                                CancellationToken.None);
+        var worker = await fleet.AddWorkerAsync(settings, CancellationToken.None);
+        var (node, endpoints, applier) = (worker.Node, worker.Endpoints, worker.Placement);
         try
         {
-            var endpoints = node.CreateEndpoints(provider.GetRequiredService<IReceiveEndpointConnector>(),
-                                                 provider.GetRequiredService<IRankQueueDeclarer>());
-            await endpoints.ApplyAsync(settings.RankQueues, CancellationToken.None);
-            var applier = new PlacementApplier(settings, node.Adapters, endpoints, NullLogger<PlacementApplier>.Instance);
             using var reporter = new RedisWorkerReporter(node, endpoints, applier, state, TimeProvider.System,
                                                          NullLogger<RedisWorkerReporter>.Instance);
             await reporter.StartAsync(CancellationToken.None);
@@ -98,9 +80,6 @@ public sealed class RedisReportingTests : IDisposable
         }
         finally
         {
-            await bus.StopAsync();
-            await engineStop.CancelAsync();
-            try { await engineLoop; } catch (OperationCanceledException) { }
             foreach (var endpoint in redis.GetEndPoints())
                 await foreach (var key in redis.GetServer(endpoint).KeysAsync(pattern: _prefix + "*"))
                     await redis.GetDatabase().KeyDeleteAsync(key);

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 
 namespace LoRAQueue.Worker;
 
-/// <summary>The outcome of making an adapter resident: loaded, or why it is unknown to this worker.</summary>
+/// <summary>The outcome of making an adapter resident: loaded, or why not; <see cref="Record"/> is the registry's record
+/// whenever the adapter is registered (so its owner can be checked even when its files cannot be loaded).</summary>
 public sealed record AdapterLookup(bool Loaded, string? Problem, AdapterRecord? Record)
 {
     public static AdapterLookup Unknown(string problem) => new(false, problem, null);
@@ -114,7 +115,7 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         if (record is null) return AdapterLookup.Unknown($"adapter '{adapterId}' is not registered");
         var directory = Path.Combine(settings.AdapterStorePath, adapterId);
         if (!Directory.Exists(directory))
-            return AdapterLookup.Unknown($"adapter '{adapterId}' is registered but its directory '{directory}' is missing from the adapter store");
+            return new AdapterLookup(false, $"adapter '{adapterId}' is registered but its directory '{directory}' is missing from the adapter store", record);
         try
         {
             var adapter = LoraAdapter.Load(directory, runtime.Config);
@@ -124,7 +125,7 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         }
         catch (Exception e) when (e is AdapterFormatException or SafeTensorsException or IOException or UnauthorizedAccessException)
         {
-            return AdapterLookup.Unknown($"adapter '{adapterId}' could not be loaded from '{directory}': {e.Message}");
+            return new AdapterLookup(false, $"adapter '{adapterId}' could not be loaded from '{directory}': {e.Message}", record);
         }
     }
 

@@ -1,8 +1,9 @@
 using System.CommandLine;
-using LoRAQueue.Cli.Bench;
+using LoRAQueue.Bench;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.Engine;
 using LoRAQueue.Formats;
+using LoRAQueue.InProcess;
 using LoRAQueue.Kernels;
 using Spectre.Console;
 

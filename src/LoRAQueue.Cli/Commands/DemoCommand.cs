@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LoRAQueue.Cli.Demo;
 using LoRAQueue.History;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Cli.Commands;
 

@@ -3,6 +3,8 @@ using LoRAQueue.Contracts;
 using LoRAQueue.Core;
 using LoRAQueue.Formats;
 using LoRAQueue.History;
+using LoRAQueue.InProcess;
+using LoRAQueue.Worker;
 using Spectre.Console;
 
 namespace LoRAQueue.Cli.Demo;
@@ -16,6 +18,8 @@ internal sealed record DemoOutcome(DemoSummary Summary, IJobHistory History, IRe
 /// </summary>
 internal static class DemoRunner
 {
+    public const string Tenant = "demo";
+
     public static async Task<DemoOutcome> RunAsync(DemoOptions options, IAnsiConsole? live, IProgress<string> status, CancellationToken ct)
     {
         var wall = Stopwatch.StartNew();
@@ -29,11 +33,12 @@ internal static class DemoRunner
         var jobs = CreateJobs(workload, ModelTokenizer.Load(assets.ModelPath), options.Seed);
 
         var log = new CapturedLog();
-        await using var pipeline = await DemoPipeline.StartAsync(assets, bands, options.Kernel, log, ct);
+        var tracker = new JobTracker(new InMemoryJobHistory());
+        await using var pipeline = await StartFleetAsync(assets, bands, options.Kernel, tracker, log, ct);
         status.Report($"{workload.Jobs.Count} jobs over {workload.Duration.TotalSeconds:F1} s (speedup {workload.Speedup:F1}×) on " +
-                      string.Join("; ", pipeline.Workers.Select(w => $"{w.Id}: {w.Queues}")));
+                      string.Join("; ", pipeline.Workers.Select(w => $"{w.Id}: {w.QueueList}")));
 
-        var replay = new Replay(pipeline, workload, jobs, ExpectedPerWorker(pipeline, workload, assets), options);
+        var replay = new Replay(pipeline, tracker, workload, jobs, ExpectedPerWorker(pipeline, workload, assets), options);
         if (live is null)
         {
             await replay.RunAsync(null, ct);
@@ -48,10 +53,38 @@ internal static class DemoRunner
 
         var records = new List<JobRecord>(jobs.Count);
         foreach (var job in jobs.Take(replay.Submitted))
-            if (await pipeline.History.GetAsync(job.JobId, ct) is { } record) records.Add(record);
+            if (await tracker.GetAsync(job.JobId, ct) is { } record) records.Add(record);
         var summary = DemoSummary.From(workload.Description, jobs.Count, records, pipeline.Workers, options.Kernel, workload.Speedup,
                                        replay.Elapsed, wall.Elapsed, log);
-        return new DemoOutcome(summary, pipeline.History, jobs);
+        return new DemoOutcome(summary, tracker, jobs);
+    }
+
+    /// <summary>The in-process fleet with every demo adapter registered and one worker per rank band, each consuming its
+    /// band's queues.</summary>
+    private static async Task<InProcessFleet> StartFleetAsync(DemoAssets assets, IReadOnlyList<IReadOnlyList<int?>> bands, string kernel,
+                                                              JobTracker tracker, CapturedLog log, CancellationToken ct)
+    {
+        var validator = AdapterValidator.ForModelDirectory(assets.AdapterStorePath, assets.ModelPath, RankBuckets.Default);
+        var registry = new InMemoryAdapterRegistry(validator);
+        foreach (var adapter in assets.Adapters) await registry.RegisterAsync(adapter.Id, Tenant, ct);
+        var fleet = await InProcessFleet.StartAsync(new InProcessFleetOptions { Registry = registry, History = tracker, Log = log, ModelPath = assets.ModelPath }, ct);
+        try
+        {
+            for (int i = 0; i < bands.Count; i++)
+            {
+                await fleet.AddWorkerAsync(new WorkerSettings
+                {
+                    Id = $"worker-{i + 1}", ModelPath = assets.ModelPath, AdapterStorePath = assets.AdapterStorePath,
+                    RankQueues = bands[i], Kernel = kernel, KvCacheMb = 32, DrainTimeout = TimeSpan.FromSeconds(10),
+                }, ct);
+            }
+            return fleet;
+        }
+        catch
+        {
+            await fleet.DisposeAsync();
+            throw;
+        }
     }
 
     private static List<SubmitJob> CreateJobs(DemoWorkload workload, ModelTokenizer tokenizer, int seed)
@@ -61,7 +94,7 @@ internal static class DemoRunner
         return workload.Jobs.Select(j => new SubmitJob
         {
             JobId = Guid.NewGuid(),
-            Tenant = DemoPipeline.Tenant,
+            Tenant = Tenant,
             AdapterId = j.AdapterId,
             Prompt = prompts.Make(j.PromptTokens, rng),
             MaxTokens = j.MaxTokens,
@@ -70,7 +103,7 @@ internal static class DemoRunner
     }
 
     /// <summary>How many jobs each worker will get: those whose adapter's bucket is in its band.</summary>
-    private static Dictionary<string, int> ExpectedPerWorker(DemoPipeline pipeline, DemoWorkload workload, DemoAssets assets)
+    private static Dictionary<string, int> ExpectedPerWorker(InProcessFleet pipeline, DemoWorkload workload, DemoAssets assets)
     {
         var bucketOf = assets.Adapters.ToDictionary(a => a.Id, a => (int?)RankBuckets.Default.BucketOf(a.Rank));
         return pipeline.Workers.ToDictionary(w => w.Id, w => workload.Jobs.Count(j =>
@@ -79,7 +112,7 @@ internal static class DemoRunner
 
     /// <summary>Submits each job at its time and follows the history until every job finished; the one loop that
     /// touches the progress display (Spectre's progress is not thread-safe).</summary>
-    private sealed class Replay(DemoPipeline pipeline, DemoWorkload workload, IReadOnlyList<SubmitJob> jobs,
+    private sealed class Replay(InProcessFleet pipeline, JobTracker tracker, DemoWorkload workload, IReadOnlyList<SubmitJob> jobs,
                                 IReadOnlyDictionary<string, int> expectedPerWorker, DemoOptions options)
     {
         private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(50);
@@ -92,9 +125,8 @@ internal static class DemoRunner
         {
             var submitted = ui?.AddTask("submitted", maxValue: Math.Max(1, jobs.Count));
             var finished = ui?.AddTask("finished", maxValue: Math.Max(1, jobs.Count));
-            var perWorker = pipeline.Workers.Select(w => (Worker: w, Task: ui?.AddTask(Markup.Escape($"{w.Id} ({w.Queues})"),
+            var perWorker = pipeline.Workers.Select(w => (Worker: w, Task: ui?.AddTask(Markup.Escape($"{w.Id} ({w.QueueList})"),
                 maxValue: Math.Max(1, expectedPerWorker[w.Id])))).ToList();
-            var tracker = pipeline.History;
             var clock = Stopwatch.StartNew();
             int lastFinished = -1;
             var lastChange = TimeSpan.Zero;
@@ -102,7 +134,7 @@ internal static class DemoRunner
             {
                 while (Submitted < jobs.Count && workload.Jobs[Submitted].At <= clock.Elapsed)
                 {
-                    await pipeline.Intake.SubmitAsync(jobs[Submitted] with { SubmittedAt = DateTimeOffset.UtcNow }, ct);
+                    await pipeline.SubmitAsync(jobs[Submitted] with { SubmittedAt = DateTimeOffset.UtcNow }, ct);
                     Submitted++;
                 }
 

@@ -1,4 +1,5 @@
 using LoRAQueue.History;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Cli.Demo;
 
@@ -18,7 +19,7 @@ internal sealed record DemoSummary(
     public bool AllCompleted => Completed == Jobs;
 
     /// <summary>Summarises the jobs' history rows. <paramref name="records"/> holds one row per submitted job.</summary>
-    public static DemoSummary From(string workload, int jobs, IReadOnlyList<JobRecord> records, IReadOnlyList<DemoWorker> workers,
+    public static DemoSummary From(string workload, int jobs, IReadOnlyList<JobRecord> records, IReadOnlyList<FleetWorker> workers,
                                    string kernel, double speedup, TimeSpan replay, TimeSpan wall, CapturedLog log)
     {
         var completed = records.Where(r => r.Status == JobStatus.Completed).ToList();
@@ -34,14 +35,14 @@ internal sealed record DemoSummary(
             var tpot = done.Where(r => r.OutputTokens >= 2 && r.TpotMs is not null).Select(r => r.TpotMs!.Value).ToList();
             long tokens = done.Sum(r => (long)(r.OutputTokens ?? 0));
             return new BucketSummary(g.Key?.ToString() ?? "base", g.Count(), done.Count, g.Count(r => r.Status == JobStatus.Failed),
-                Percentile(ttft, 0.50), Percentile(ttft, 0.99), Percentile(tpot, 0.50), tokens, PerSecond(tokens));
+                Percentiles.Of(ttft, 0.50), Percentiles.Of(ttft, 0.99), Percentiles.Of(tpot, 0.50), tokens, PerSecond(tokens));
         }).ToList();
 
         var workerRows = workers.Select(w =>
         {
             var mine = records.Where(r => r.Worker == w.Id).ToList();
             long tokens = mine.Where(r => r.Status == JobStatus.Completed).Sum(r => (long)(r.OutputTokens ?? 0));
-            return new WorkerSummary(w.Id, w.Queues, mine.Count, mine.Count(r => r.Status == JobStatus.Completed),
+            return new WorkerSummary(w.Id, w.QueueList, mine.Count, mine.Count(r => r.Status == JobStatus.Completed),
                 mine.Count(r => r.Status == JobStatus.Failed), tokens, PerSecond(tokens), w.Node.Adapters.Resident.Count);
         }).ToList();
 
@@ -50,14 +51,5 @@ internal sealed record DemoSummary(
             jobs - records.Count(r => JobStatuses.IsTerminal(r.Status)), workers.Count, kernel, Math.Round(speedup, 2),
             Math.Round(replay.TotalSeconds, 2), Math.Round(makespan, 2), Math.Round(wall.TotalSeconds, 2), outputTokens,
             PerSecond(outputTokens), buckets, workerRows, log.Count, log.Lines.Take(10).ToList());
-    }
-
-    /// <summary>Nearest-rank percentile, rounded to 0.1 ms; null when there is no sample.</summary>
-    public static double? Percentile(IReadOnlyList<double> values, double p)
-    {
-        if (values.Count == 0) return null;
-        var sorted = values.Order().ToList();
-        int rank = (int)Math.Ceiling(p * sorted.Count);
-        return Math.Round(sorted[Math.Clamp(rank - 1, 0, sorted.Count - 1)], 1);
     }
 }

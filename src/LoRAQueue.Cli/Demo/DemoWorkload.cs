@@ -1,9 +1,7 @@
 using System.Globalization;
+using LoRAQueue.InProcess;
 
 namespace LoRAQueue.Cli.Demo;
-
-/// <summary>One job to replay: when to submit it (from the replay's start), which adapter (null = base model), lengths.</summary>
-internal sealed record DemoJob(int Index, TimeSpan At, string? AdapterId, int PromptTokens, int MaxTokens);
 
 /// <summary>
 /// The jobs the demo replays. Arrivals and lengths are generated (Gamma inter-arrivals with a CV of 3, log-normal
