@@ -24,10 +24,7 @@ public sealed class RedisReportingTests : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private static async Task<ConnectionMultiplexer> ConnectAsync() =>
-        await ConnectionMultiplexer.ConnectAsync(Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
-            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: this test needs a real Redis " +
-                                                   "(`bash scripts/services.sh start`, then `eval \"$(bash scripts/services.sh env)\"`)"));
+    private static async Task<ConnectionMultiplexer> ConnectAsync() => await ConnectionMultiplexer.ConnectAsync(RedisFixture.Configuration);
 
     [Fact]
     public async Task An_acknowledged_epoch_never_moves_back()
@@ -112,19 +109,10 @@ public sealed class RedisReportingTests : IDisposable
             await bus.StopAsync();
             await engineStop.CancelAsync();
             try { await engineLoop; } catch (OperationCanceledException) { }
-            foreach (var endpoint in redis.GetEndPoints())
-                await foreach (var key in redis.GetServer(endpoint).KeysAsync(pattern: _prefix + "*"))
-                    await redis.GetDatabase().KeyDeleteAsync(key);
+            await RedisFixture.DeleteKeysAsync(redis, _prefix);
         }
     }
 
-    private static async Task WaitUntil(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the load state did not show up in Redis within 60 s");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntil(Func<Task<bool>> condition) =>
+        Eventually.UntilAsync(condition, "the load state to show up in Redis", TimeSpan.FromSeconds(60));
 }
