@@ -1,3 +1,4 @@
+using LoRAQueue.Admission;
 using LoRAQueue.Gateway.Adapters;
 using LoRAQueue.Gateway.Batches;
 using LoRAQueue.Gateway.Jobs;
@@ -82,7 +83,7 @@ public static class GatewayApplication
         using (var startupLogging = HostConsoleLogging.CreateStartupFactory())
             services.AddJobHistory(settings.PostgresConnectionString, AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets),
                                    migrate: settings.MigrateOnStart, startupLogging.CreateLogger("LoRAQueue.Gateway"));
-        services.AddSingleton(new ModelLimits(settings.ModelPath, settings.MaxTokens));
+        services.AddJobIntake(settings.ModelPath, settings.MaxTokens);
         services.AddSingleton<JobSubmitter>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<BatchStore>();

@@ -1,3 +1,6 @@
+using LoRAQueue.Contracts;
+using LoRAQueue.Contracts.Admission;
+
 namespace LoRAQueue.Gateway;
 
 /// <summary>
@@ -28,7 +31,6 @@ public static class Problems
 {
     public static Problem InvalidJson(string detail) => new(400, "invalid_json", "The request body is not valid", detail);
     public static Problem InvalidRequest(string detail) => new(400, "invalid_request", "The request is not valid", detail);
-    public static Problem InvalidMaxTokens(string detail) => new(400, "invalid_max_tokens", "max_tokens is out of range", detail);
     public static Problem InvalidQuery(string detail) => new(400, "invalid_query", "A query parameter is not valid", detail);
     public static Problem Unauthorized(string detail) => new(401, "unauthorized", "Authentication required", detail);
     public static Problem NotFound(string what) => new(404, "not_found", "Not found", $"{what} was not found");
@@ -37,11 +39,8 @@ public static class Problems
         new(413, "body_too_large", "The request body is too large", $"the request body exceeds this tenant's limit of {limit} bytes");
     public static Problem TooManyLines(int lines, int limit) =>
         new(413, "too_many_lines", "The batch has too many lines", $"the batch has {lines} job lines; this tenant's limit is {limit}");
-    public static Problem UnknownAdapter(string id) =>
-        new(422, "unknown_adapter", "Unknown adapter", $"adapter '{id}' is not registered for this tenant (register it with POST /v1/adapters)");
-    public static Problem PromptTooLong(string detail) => new(422, "prompt_too_long", "The prompt does not fit the model's context", detail);
     public static Problem WebhookRefused(string field, string reason) =>
-        new(422, "webhook_url_refused", "The webhook URL is not allowed", $"{field} is refused: {reason}");
+        new(422, FailureReasons.WebhookUrlRefused, "The webhook URL is not allowed", $"{field} is refused: {reason}");
     public static Problem AdapterRejected(string detail) => new(422, "adapter_invalid", "The adapter cannot be registered", detail);
     public static Problem IdempotencyKeyReused(string key) =>
         new(422, "idempotency_key_reused", "Idempotency-Key already used for another request",
@@ -52,5 +51,17 @@ public static class Problems
     public static Problem RateLimited(int perMinute, TimeSpan retryAfter) =>
         new(429, "rate_limited", "Too many requests",
             $"this tenant's limit of {perMinute} requests per minute is used up; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s");
+    /// <summary>A job that breaks one of the SubmitJob rules: the rule's code (the same a worker's JobFailed carries), the
+    /// field named as the HTTP API spells it; 400 for a malformed field, 422 for a job that is well-formed but cannot run.</summary>
+    public static Problem Rejected(JobRejection r) => r.Code switch
+    {
+        FailureReasons.InvalidMaxTokens => new(400, r.Code, "max_tokens is out of range", r.Message(JobFieldNames.Http)),
+        FailureReasons.UnknownAdapter => new(422, r.Code, "Unknown adapter",
+            $"{r.Message(JobFieldNames.Http)} (register it with POST /v1/adapters)"),
+        FailureReasons.PromptTooLong => new(422, r.Code, "The prompt does not fit the model's context", r.Message(JobFieldNames.Http)),
+        FailureReasons.WebhookUrlRefused => new(422, r.Code, "The webhook URL is not allowed", r.Message(JobFieldNames.Http)),
+        _ => new(400, r.Code, "The request is not valid", r.Message(JobFieldNames.Http)),
+    };
+
     public static Problem QueueUnavailable(string detail) => new(503, "queue_unavailable", "The job could not be queued", detail);
 }

@@ -66,9 +66,8 @@ public static class SchedulerHost
             o.StopTimeout = TimeSpan.FromSeconds(5);
         });
         services.AddHostedService<LeaseKeeper>();
-        services.AddHostedService<QueueDepthMonitor>();
-        // IPublishEndpoint resolves to a scoped endpoint; the loop is a singleton, so it publishes through the bus itself.
-        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<PlacementLoop>(sp, sp.GetRequiredService<IBus>()));
+        // ISendEndpointProvider resolves to a scoped provider; the loop is a singleton, so it sends through the bus itself.
+        services.AddHostedService(sp => ActivatorUtilities.CreateInstance<PlacementLoop>(sp, (ISendEndpointProvider)sp.GetRequiredService<IBus>()));
         return builder.Build();
     }
 }

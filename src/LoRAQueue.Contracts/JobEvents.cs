@@ -64,25 +64,13 @@ public sealed record JobFailed
     public string? CustomId { get; init; }
 }
 
+/// <summary>Stable reason codes: a JobFailed's ReasonCode and, for the admission rules, the gateway's problem code too.</summary>
 public static class FailureReasons
 {
     public const string UnknownAdapter = "unknown_adapter";
     public const string PromptTooLong = "prompt_too_long";
     public const string InvalidRequest = "invalid_request";
+    public const string InvalidMaxTokens = "invalid_max_tokens";
+    public const string WebhookUrlRefused = "webhook_url_refused";
     public const string EngineError = "engine_error";
-}
-
-/// <summary>Event: a worker's load, published every few seconds.</summary>
-public sealed record WorkerLoadReport
-{
-    public string Worker { get; init; } = "";
-    public int[] RankBuckets { get; init; } = [];
-    public bool ServesBase { get; init; }
-    public int RunningSequences { get; init; }
-    public int WaitingSequences { get; init; }
-    public int KvBlocksFree { get; init; }
-    public int KvBlocksTotal { get; init; }
-    public double TokensPerSecond { get; init; }
-    public string[] ResidentAdapters { get; init; } = [];
-    public DateTimeOffset At { get; init; }
 }

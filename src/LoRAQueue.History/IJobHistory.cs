@@ -10,10 +10,21 @@ namespace LoRAQueue.History;
 /// </summary>
 public interface IJobHistory
 {
-    Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct);
+    /// <summary>Records jobs just sent to their queues; one write for all of them (a batch may hold 10,000).</summary>
+    Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct);
     Task RecordStartedAsync(JobStarted e, CancellationToken ct);
     Task RecordCompletedAsync(JobCompleted e, CancellationToken ct);
     Task RecordFailedAsync(JobFailed e, CancellationToken ct);
     Task<JobRecord?> GetAsync(Guid jobId, CancellationToken ct);
     Task<JobPage> ListAsync(JobQuery q, CancellationToken ct);
+}
+
+/// <summary>A job sent to the queue of <see cref="RankBucket"/> (null = lora-base).</summary>
+public sealed record QueuedJobRecord(SubmitJob Job, int? RankBucket);
+
+public static class JobHistoryExtensions
+{
+    /// <summary>Records one job queued.</summary>
+    public static Task RecordQueuedAsync(this IJobHistory history, SubmitJob job, int? rankBucket, CancellationToken ct) =>
+        history.RecordQueuedAsync([new QueuedJobRecord(job, rankBucket)], ct);
 }

@@ -9,8 +9,10 @@ public sealed class InMemoryJobHistory(TimeProvider? clock = null) : IJobHistory
     private readonly Dictionary<Guid, JobRecord> _jobs = [];
     private readonly Lock _lock = new();
 
-    public Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) =>
-        Record(JobTransitions.FromQueued(job, rankBucket));
+    public async Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct)
+    {
+        foreach (var queued in jobs) await Record(JobTransitions.FromQueued(queued.Job, queued.RankBucket));
+    }
 
     public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => Record(JobTransitions.FromStarted(e));
 

@@ -1,5 +1,8 @@
 using System.Text;
+using System.Text.Json;
 using Dapper;
+using Npgsql;
+using NpgsqlTypes;
 
 namespace LoRAQueue.History;
 
@@ -56,6 +59,36 @@ internal static class JobSql
             updated_at = now()
         WHERE jobs.status_rank < EXCLUDED.status_rank
         """;
+
+    /// <summary>The parameters of <see cref="Upsert"/> for one record.</summary>
+    public static NpgsqlParameter[] UpsertParameters(JobRecord job) =>
+    [
+        new("JobId", job.JobId), new("Tenant", job.Tenant), Nullable("AdapterId", job.AdapterId), Nullable("RankBucket", job.RankBucket),
+        new("Status", JobStatuses.Name(job.Status)), new("StatusRank", (short)JobStatuses.Rank(job.Status)),
+        Nullable("Prompt", job.Prompt), Nullable("OutputText", job.OutputText), Nullable("PromptTokens", job.PromptTokens),
+        Nullable("OutputTokens", job.OutputTokens), Nullable("FinishReason", job.FinishReason), Nullable("ErrorCode", job.ErrorCode),
+        Nullable("ErrorMessage", job.ErrorMessage), Nullable("Worker", job.Worker), Nullable("WebhookUrl", job.WebhookUrl),
+        Nullable("Metadata", job.Metadata is null ? null : JsonSerializer.Serialize(job.Metadata)),
+        new("SubmittedAt", job.SubmittedAt), Nullable("StartedAt", job.StartedAt), Nullable("CompletedAt", job.CompletedAt),
+        Nullable("QueueMs", job.QueueMs), Nullable("WaitMs", job.WaitMs), Nullable("TtftMs", job.TtftMs), Nullable("TpotMs", job.TpotMs),
+        Nullable("TotalMs", job.TotalMs), Nullable("BatchId", job.BatchId), Nullable("CustomId", job.CustomId),
+    ];
+
+    // Typed nulls: in a batch Postgres cannot always infer an untyped null parameter's type.
+    private static NpgsqlParameter Nullable<T>(string name, T? value) where T : class =>
+        new NpgsqlParameter<T>(name, value!);
+
+    private static NpgsqlParameter Nullable<T>(string name, T? value) where T : struct =>
+        value is { } v ? new NpgsqlParameter<T>(name, v) : new NpgsqlParameter(name, TypeOf<T>()) { Value = DBNull.Value };
+
+    private static NpgsqlDbType TypeOf<T>() => typeof(T) switch
+    {
+        var t when t == typeof(int) => NpgsqlDbType.Integer,
+        var t when t == typeof(double) => NpgsqlDbType.Double,
+        var t when t == typeof(Guid) => NpgsqlDbType.Uuid,
+        var t when t == typeof(DateTimeOffset) => NpgsqlDbType.TimestampTz,
+        _ => throw new NotSupportedException(typeof(T).Name),
+    };
 
     public const string Get = $"SELECT {Columns} FROM jobs WHERE job_id = @JobId";
 

@@ -8,8 +8,21 @@ namespace LoRAQueue.History;
 /// <summary>The job history in Postgres (table <c>jobs</c>, see migrations/). Each Record* is one upsert statement.</summary>
 public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistory
 {
-    public Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) =>
-        Record(JobTransitions.FromQueued(job, rankBucket), ct);
+    /// <summary>One round trip for all of them: an <see cref="NpgsqlBatch"/> of upserts.</summary>
+    public async Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (jobs.Count == 0) return;
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (var queued in jobs)
+        {
+            var command = new NpgsqlBatchCommand(JobSql.Upsert);
+            command.Parameters.AddRange(JobSql.UpsertParameters(JobTransitions.FromQueued(queued.Job, queued.RankBucket)));
+            batch.BatchCommands.Add(command);
+        }
+        await batch.ExecuteNonQueryAsync(ct);
+    }
 
     public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => Record(JobTransitions.FromStarted(e), ct);
 
@@ -39,20 +52,9 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
 
     private async Task Record(JobRecord job, CancellationToken ct)
     {
-        var parameters = new
-        {
-            job.JobId, job.Tenant, job.AdapterId, job.RankBucket,
-            Status = JobStatuses.Name(job.Status),
-            StatusRank = (short)JobStatuses.Rank(job.Status),
-            job.Prompt, job.OutputText, job.PromptTokens, job.OutputTokens, job.FinishReason, job.ErrorCode,
-            job.ErrorMessage, job.Worker, job.WebhookUrl,
-            Metadata = job.Metadata is null ? null : JsonSerializer.Serialize(job.Metadata),
-            job.SubmittedAt, job.StartedAt, job.CompletedAt,
-            job.QueueMs, job.WaitMs, job.TtftMs, job.TpotMs, job.TotalMs,
-            job.BatchId, job.CustomId,
-        };
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(JobSql.Upsert, parameters, cancellationToken: ct));
+        await using var command = dataSource.CreateCommand(JobSql.Upsert);
+        command.Parameters.AddRange(JobSql.UpsertParameters(job));
+        await command.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>A row as Dapper reads it (Npgsql returns timestamptz as UTC DateTime).</summary>

@@ -34,9 +34,6 @@ public sealed class LoadStateKeys
     public RedisKey DemandBucket(string source, long bucketIndex) =>
         Prefix + "demand:" + source + ":" + bucketIndex.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>HASH queue name ("lora-base", "lora-rank-8", …) → messages ready in that queue.</summary>
-    public RedisKey QueueDepths => Prefix + "queue-depth";
-
     public const string BaseSource = "base";
 
     /// <summary>The demand source name of an adapter (null = the base model).</summary>

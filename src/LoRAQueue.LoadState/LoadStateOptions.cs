@@ -16,14 +16,10 @@ public sealed record LoadStateOptions
     /// <summary>Measured operating points outlive a restart of the scheduler, not a worker that has been gone a day.</summary>
     public TimeSpan OperatingPointsTtl { get; init; } = TimeSpan.FromDays(1);
 
-    /// <summary>Queue depths older than this are not news: the writer polls RabbitMQ far more often.</summary>
-    public TimeSpan QueueDepthTtl { get; init; } = TimeSpan.FromMinutes(2);
-
     internal void Validate()
     {
         foreach (var (name, value) in new[] { (nameof(HeartbeatTtl), HeartbeatTtl), (nameof(DemandBucket), DemandBucket),
-                     (nameof(DemandRetention), DemandRetention), (nameof(OperatingPointsTtl), OperatingPointsTtl),
-                     (nameof(QueueDepthTtl), QueueDepthTtl) })
+                     (nameof(DemandRetention), DemandRetention), (nameof(OperatingPointsTtl), OperatingPointsTtl) })
             if (value < TimeSpan.FromMilliseconds(1)) throw new ArgumentOutOfRangeException(name, value, "must be at least 1 ms");
         if (DemandBucket.Ticks % TimeSpan.TicksPerMillisecond != 0)
             throw new ArgumentOutOfRangeException(nameof(DemandBucket), DemandBucket, "must be a whole number of milliseconds");

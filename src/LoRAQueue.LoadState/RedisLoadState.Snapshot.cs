@@ -33,6 +33,7 @@ public sealed partial class RedisLoadState
                 RankQueues = hb.RankBuckets,
                 ServesBase = hb.ServesBase,
                 ResidentAdapters = hb.ResidentAdapters,
+                Epoch = hb.Epoch,
             });
         }
 

@@ -104,31 +104,4 @@ public sealed partial class RedisLoadState
         return entries.ToDictionary(e => int.Parse((string)e.Name!, CultureInfo.InvariantCulture),
                                     e => double.Parse((string)e.Value!, CultureInfo.InvariantCulture));
     }
-
-    /// <summary>Records the messages ready in one queue ("lora-base" or "lora-rank-&lt;bucket&gt;"), as read from RabbitMQ.</summary>
-    public Task SetQueueDepthAsync(string queueName, long depth) =>
-        SetQueueDepthsAsync(new Dictionary<string, long> { [queueName] = depth });
-
-    /// <summary>Records the depths of several queues in one round trip (one HSET and its expiry).</summary>
-    public async Task SetQueueDepthsAsync(IReadOnlyDictionary<string, long> depths)
-    {
-        ArgumentNullException.ThrowIfNull(depths);
-        foreach (var (queueName, depth) in depths)
-        {
-            RankBuckets.ParseQueueName(queueName); // throws FormatException for a name that is not a rank queue
-            ArgumentOutOfRangeException.ThrowIfNegative(depth);
-        }
-        if (depths.Count == 0) return;
-        var tx = _db.CreateTransaction();
-        _ = tx.HashSetAsync(Keys.QueueDepths, [.. depths.Select(d => new HashEntry(d.Key, d.Value))]);
-        _ = tx.KeyExpireAsync(Keys.QueueDepths, Options.QueueDepthTtl);
-        await tx.ExecuteAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>Queue name → depth for every queue recorded within <see cref="LoadStateOptions.QueueDepthTtl"/>.</summary>
-    public async Task<IReadOnlyDictionary<string, long>> GetQueueDepthsAsync()
-    {
-        var entries = await _db.HashGetAllAsync(Keys.QueueDepths).ConfigureAwait(false);
-        return entries.ToDictionary(e => (string)e.Name!, e => (long)e.Value, StringComparer.Ordinal);
-    }
 }

@@ -34,7 +34,7 @@ public static class BusRegistration
     /// <summary>
     /// Adds MassTransit on the configured transport (usage telemetry off, publisher confirms on, bounded prefetch),
     /// the rank-queue topology step (<see cref="IRankQueueDeclarer"/>), <see cref="IQueueDepthReader"/>, <see cref="RankBuckets"/> and
-    /// <see cref="JobPublisher"/> (which needs IAdapterRegistry and IJobHistory registered by the host).
+    /// <see cref="JobPublisher"/>.
     /// <paramref name="configure"/> adds consumers; endpoints registered there are created by ConfigureEndpoints.
     /// </summary>
     public static IServiceCollection AddLoRAQueueBus(this IServiceCollection services, IConfiguration configuration,
@@ -116,6 +116,5 @@ public static class BusRegistration
         cfg.Send<JobStarted>(s => s.UseSerializer(EnvelopeJson));
         cfg.Send<JobCompleted>(s => s.UseSerializer(EnvelopeJson));
         cfg.Send<JobFailed>(s => s.UseSerializer(EnvelopeJson));
-        cfg.Send<WorkerLoadReport>(s => s.UseSerializer(EnvelopeJson));
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using LoRAQueue.Contracts.Admission;
 
 namespace LoRAQueue.Webhooks;
 
@@ -39,23 +40,8 @@ public sealed class WebhookUrlValidator(WebhookOptions options)
         return null;
     }
 
-    /// <summary>The checks that need no DNS: absolute http(s) URL, a host, no user-info, no fragment.</summary>
-    internal static string? CheckSyntax(string? url, out Uri uri)
-    {
-        uri = null!;
-        if (string.IsNullOrWhiteSpace(url)) return "webhook URL is empty";
-        if (url.Length > 2048) return "webhook URL is longer than 2048 characters";
-        // On Unix "/x/y" parses as an absolute file: URI, so the scheme must also be what the text says.
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed) || !url.StartsWith(parsed.Scheme + ":", StringComparison.OrdinalIgnoreCase))
-            return $"webhook URL '{url}' is not an absolute URL";
-        if (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps)
-            return $"webhook URL scheme '{parsed.Scheme}' is not allowed; use http or https";
-        if (parsed.UserInfo.Length > 0) return "webhook URL must not contain a user name or password";
-        if (string.IsNullOrEmpty(parsed.Host)) return $"webhook URL '{url}' has no host";
-        if (parsed.Fragment.Length > 0) return "webhook URL must not contain a fragment (#…)";
-        uri = parsed;
-        return null;
-    }
+    /// <summary>The checks that need no DNS: the job admission rule's (<see cref="SubmitJobRules.CheckWebhookUrlSyntax"/>).</summary>
+    internal static string? CheckSyntax(string? url, out Uri uri) => SubmitJobRules.CheckWebhookUrlSyntax(url, out uri);
 
     private static string Refused(string url, IPAddress address, string why) =>
         $"webhook URL '{url}' points at {address}, {why}; webhooks must reach a public address";

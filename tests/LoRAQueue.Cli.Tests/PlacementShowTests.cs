@@ -31,5 +31,20 @@ public sealed class PlacementShowTests
         Assert.True(shown.ExitCode == 0, shown.ToString());
         Assert.StartsWith("epoch 7, policy loraserve", shown.Output);
         Assert.Contains("\"a8\"", shown.Output);
+
+        // With Redis: each live worker's applied epoch from its heartbeat, and who is behind the latest placement.
+        var redisConfiguration = Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
+            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: run the tests with scripts/test.sh");
+        string prefix = $"lq-test-{Guid.NewGuid():N}:";
+        await using (var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redisConfiguration))
+        {
+            var state = new LoRAQueue.LoadState.RedisLoadState(redis, prefix: prefix);
+            await state.WriteHeartbeatAsync(new LoRAQueue.LoadState.WorkerHeartbeat { Worker = "w1", Epoch = 7 });
+            await state.WriteHeartbeatAsync(new LoRAQueue.LoadState.WorkerHeartbeat { Worker = "w2", Epoch = 5 });
+        }
+        var withWorkers = await CliRun.InvokeAsync("placement", "show", "--connection", database.ConnectionString,
+                                                   "--redis", redisConfiguration, "--redis-prefix", prefix);
+        Assert.True(withWorkers.ExitCode == 0, withWorkers.ToString());
+        Assert.Contains("workers: w1 on epoch 7, w2 on epoch 5 (behind); 1 behind", withWorkers.Output);
     }
 }

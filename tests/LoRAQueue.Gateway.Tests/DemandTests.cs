@@ -48,3 +48,32 @@ public sealed class DemandTests(RedisFixture redisFixture) : IClassFixture<Redis
         await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job on its queue");
     }
 }
+
+/// <summary>/metrics says which workers have not applied the latest placement, from their heartbeats and the placements table.</summary>
+public sealed class PlacementMetricsTests(RedisFixture redisFixture) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task Metrics_count_the_workers_behind_the_latest_placement()
+    {
+        string redis = RedisFixture.Configuration;
+        string prefix = redisFixture.NewPrefix();
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["LoRAQueue:Redis:Configuration"] = redis,
+            ["LoRAQueue:Redis:KeyPrefix"] = prefix,
+        });
+        await using (var command = server.Database.DataSource.CreateCommand(
+            "INSERT INTO placements (epoch, policy, reason, created_at, inputs, plan) VALUES (7, 'loraserve', 'test', now(), '{}', '{\"workers\": []}')"))
+            await command.ExecuteNonQueryAsync();
+        var state = new RedisLoadState(redisFixture.Redis, prefix: prefix);
+        await state.WriteHeartbeatAsync(new WorkerHeartbeat { Worker = "w1", Epoch = 7 });
+        await state.WriteHeartbeatAsync(new WorkerHeartbeat { Worker = "w2", Epoch = 5 });
+
+        using var client = server.Client();
+        string text = await client.GetStringAsync("/metrics");
+        Assert.Contains("loraqueue_placement_epoch 7", text);
+        Assert.Contains("loraqueue_worker_placement_epoch{worker=\"w2\"} 5", text);
+        Assert.Contains("loraqueue_workers_behind_placement 1", text);
+        Assert.Contains("loraqueue_metrics_source_up{source=\"redis\"} 1", text);
+    }
+}

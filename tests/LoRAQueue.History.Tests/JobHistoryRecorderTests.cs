@@ -63,7 +63,7 @@ public abstract class JobHistoryRecorderTests
         private Task Fail() => Interlocked.Increment(ref _attempts) <= failures
             ? Task.FromException(new TimeoutException("database restarting")) : Task.CompletedTask;
 
-        public async Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) { await Fail(); await inner.RecordQueuedAsync(job, rankBucket, ct); }
+        public async Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct) { await Fail(); await inner.RecordQueuedAsync(jobs, ct); }
         public async Task RecordStartedAsync(JobStarted e, CancellationToken ct) { await Fail(); await inner.RecordStartedAsync(e, ct); }
         public async Task RecordCompletedAsync(JobCompleted e, CancellationToken ct) { await Fail(); await inner.RecordCompletedAsync(e, ct); }
         public async Task RecordFailedAsync(JobFailed e, CancellationToken ct) { await Fail(); await inner.RecordFailedAsync(e, ct); }

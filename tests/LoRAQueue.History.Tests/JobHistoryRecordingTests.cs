@@ -29,6 +29,26 @@ public abstract class JobHistoryRecordingTests
     }
 
     [Fact]
+    public async Task Many_queued_jobs_are_recorded_in_one_write_without_moving_a_started_one_back()
+    {
+        var jobs = Enumerable.Range(0, 300).Select(_ => JobEvents.New()).ToList();
+        var started = jobs[7];
+        await History.RecordStartedAsync(started.Started(), Ct); // its worker's event won the race
+        var plain = jobs[8].Submit with { AdapterId = null, WebhookUrl = null, Metadata = null, CustomId = null };
+
+        await History.RecordQueuedAsync([.. jobs.Select((j, i) => new QueuedJobRecord(i == 8 ? plain : j.Submit, i == 8 ? null : 16))], Ct);
+
+        foreach (var (job, i) in jobs.Select((j, i) => (j, i)))
+        {
+            var record = (await History.GetAsync(job.JobId, Ct))!;
+            Assert.Equal(i == 7 ? JobStatus.Running : JobStatus.Queued, record.Status);
+            Assert.Equal(i == 8 ? null : 16, record.RankBucket);
+            Assert.Equal(i == 8 ? null : "T-17", record.Metadata?["ticket"]);
+            Assert.Equal("Summarise the ticket", record.Prompt);
+        }
+    }
+
+    [Fact]
     public async Task Full_lifecycle_keeps_every_events_fields()
     {
         var job = JobEvents.New();

@@ -75,12 +75,13 @@ public sealed class FailureTests(ModelFiles files, ITestOutputHelper output)
         Assert.Contains("0b7d1f4e", Encoding.UTF8.GetString(dead[0].Body.Span));
 
         // The .NET API refuses an unregistered adapter before anything is sent.
-        await Assert.ThrowsAsync<UnknownAdapterException>(() => pipeline.Publisher.SubmitAsync(pipeline.Job("ghost")));
+        var refused = await Assert.ThrowsAsync<LoRAQueue.Admission.JobRejectedException>(() => pipeline.Intake.SubmitAsync(pipeline.Job("ghost")));
+        Assert.Equal(FailureReasons.UnknownAdapter, refused.Rejection.Code);
 
         // …and the worker is still serving.
         Assert.False(worker.HasExited);
         var good = pipeline.Job("r8");
-        await pipeline.Publisher.SubmitAsync(good);
+        await pipeline.Intake.SubmitAsync(good);
         await pipeline.WaitForJobAsync(good.JobId, JobStatus.Completed);
         Assert.Equal(0u, await pipeline.QueueDepthAsync("lora-base"));
         Assert.Equal(0u, await pipeline.QueueDepthAsync("lora-rank-8"));

@@ -79,14 +79,12 @@ public sealed class Fleet : IAsyncDisposable
         return [.. rows.Select(r => RecordedPlacement.Parse(r.Epoch, new DateTimeOffset(DateTime.SpecifyKind(r.CreatedAt, DateTimeKind.Utc)), r.Plan))];
     }
 
-    /// <summary>Waits until every worker acknowledged <paramref name="epoch"/> (or a later one) in Redis.</summary>
+    /// <summary>Waits until every worker's heartbeat shows <paramref name="epoch"/> (or a later one) applied.</summary>
     public Task WaitForAcknowledgementAsync(long epoch, IEnumerable<string> workers, TimeSpan timeout) =>
         Eventually.WaitAsync(async () =>
             {
-                var acknowledged = new List<string>();
-                foreach (var worker in workers)
-                    acknowledged.Add($"{worker}={await TryAsync(() => LoadState.GetAcknowledgedEpochAsync(worker))}");
-                return acknowledged;
+                var live = await TryAsync(() => LoadState.GetLiveWorkersAsync()) ?? [];
+                return workers.Select(w => $"{w}={live.FirstOrDefault(h => h.Worker == w)?.Epoch}").ToList();
             },
             acks => acks.All(a => long.TryParse(a[(a.IndexOf('=') + 1)..], out var e) && e >= epoch),
             $"every worker to acknowledge epoch {epoch}", timeout, Pipeline.WorkerOutput);

@@ -1,4 +1,5 @@
 using System.Text;
+using LoRAQueue.Admission;
 using LoRAQueue.Contracts;
 using LoRAQueue.Core;
 using LoRAQueue.History;
@@ -13,7 +14,7 @@ namespace LoRAQueue.Integration.Tests;
 
 /// <summary>
 /// One test's slice of the real infrastructure: a fresh RabbitMQ virtual host, a fresh migrated Postgres database with the
-/// three adapters registered, a .NET producer (MassTransit bus + JobPublisher), a plain AMQP connection for raw producers
+/// three adapters registered, a .NET producer (MassTransit bus + JobIntake), a plain AMQP connection for raw producers
 /// and queue inspection, and the worker processes the test starts. Disposing removes all of it.
 /// </summary>
 public sealed class Pipeline : IAsyncDisposable
@@ -44,7 +45,8 @@ public sealed class Pipeline : IAsyncDisposable
     public NpgsqlDataSource DataSource { get; }
     public IJobHistory History { get; }
     public IAdapterRegistry Registry { get; }
-    public JobPublisher Publisher => _producer!.GetRequiredService<JobPublisher>();
+    /// <summary>The .NET producer: admission (the same rules as the gateway) → rank queue → history.</summary>
+    public JobIntake Intake => _producer!.GetRequiredService<JobIntake>();
     public IBus Bus => _producer!.GetRequiredService<IBus>();
     public IConnection Amqp => _amqp!;
     public IReadOnlyList<WorkerProcess> Workers => _workers;
@@ -88,6 +90,7 @@ public sealed class Pipeline : IAsyncDisposable
         services.AddSingleton(History);
         services.AddSingleton(Registry);
         services.AddLoRAQueueBus(configuration, configureBus);
+        services.AddJobIntake(Files.ModelPath, 4096);
         _producer = services.BuildServiceProvider();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await _producer.GetRequiredService<IBusControl>().StartAsync(timeout.Token);

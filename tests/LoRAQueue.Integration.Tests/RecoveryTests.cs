@@ -15,7 +15,7 @@ public sealed class RecoveryTests(ModelFiles files, ITestOutputHelper output)
         var doomed = await pipeline.StartWorkerAsync("w-doomed", "8", new Dictionary<string, string> { ["LORAQUEUE__WORKER__MAXSEQUENCES"] = "4" });
 
         var jobs = Enumerable.Range(0, 8).Select(i => pipeline.Job("r8", $"Job number {i} keeps the batch busy", LongJobTokens)).ToList();
-        foreach (var job in jobs) await pipeline.Publisher.SubmitAsync(job);
+        foreach (var job in jobs) await pipeline.Intake.SubmitAsync(job);
 
         // Kill as soon as the doomed worker has a batch running: its jobs are delivered but not acknowledged.
         var running = await Eventually.WaitAsync(() => ListAsync(pipeline),

@@ -19,7 +19,7 @@ public sealed class RoutingTests(ModelFiles files)
             Assert.Equal(0u, await pipeline.QueueDepthAsync(queue));
 
         // …so jobs published before any worker exists wait in their bucket's queue instead of being dropped.
-        foreach (var job in jobs) await pipeline.Publisher.SubmitAsync(job);
+        foreach (var job in jobs) await pipeline.Intake.SubmitAsync(job);
         foreach (var bucket in bucketOf.Values) Assert.Equal(2u, await pipeline.QueueDepthAsync(Pipeline.QueueOf(bucket)));
         Assert.Equal(0u, await pipeline.QueueDepthAsync("lora-base"));
         var queued = await pipeline.History.GetAsync(jobs[0].JobId, CancellationToken.None);

@@ -16,7 +16,7 @@ public sealed class ShutdownTests(ModelFiles files, ITestOutputHelper output)
             ["LORAQUEUE__WORKER__DRAINTIMEOUTSECONDS"] = "60",
         });
         var jobs = Enumerable.Range(0, 4).Select(i => pipeline.Job("r32", $"Drain job {i}", 450)).ToList();
-        foreach (var job in jobs) await pipeline.Publisher.SubmitAsync(job);
+        foreach (var job in jobs) await pipeline.Intake.SubmitAsync(job);
         await Eventually.WaitAsync(() => pipeline.History.GetAsync(jobs[0].JobId, CancellationToken.None),
             r => r is not null && r.Status != JobStatus.Queued, "the first job to start");
 
@@ -42,7 +42,7 @@ public sealed class ShutdownTests(ModelFiles files, ITestOutputHelper output)
             ["LORAQUEUE__WORKER__DRAINTIMEOUTSECONDS"] = "0.1",
         });
         var jobs = Enumerable.Range(0, 8).Select(i => pipeline.Job("r32", $"Long job {i}", 480)).ToList();
-        foreach (var job in jobs) await pipeline.Publisher.SubmitAsync(job);
+        foreach (var job in jobs) await pipeline.Intake.SubmitAsync(job);
         // Stop as soon as the broker has handed every job over (none ready, all unacknowledged): on the tiny model
         // the jobs would otherwise finish before the history shows them running.
         await Eventually.WaitAsync(() => pipeline.QueueDepthAsync("lora-rank-32"), depth => depth == 0, "every job to be delivered");

@@ -40,7 +40,7 @@ public sealed class SteadyLoad : IAsyncDisposable
                 for (; owed[adapter] >= 1; owed[adapter] -= 1)
                 {
                     var job = _pipeline.Job(adapter, $"Steady job {n++} for {adapter}", maxTokens: 8);
-                    await _pipeline.Publisher.SubmitAsync(job, _stop.Token).ConfigureAwait(false);
+                    await _pipeline.Intake.SubmitAsync(job, _stop.Token).ConfigureAwait(false);
                     _submitted.Enqueue(job.JobId);
                 }
             }

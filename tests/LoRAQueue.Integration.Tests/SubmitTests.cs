@@ -1,9 +1,6 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using LoRAQueue.Contracts;
 using LoRAQueue.History;
-using MassTransit;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace LoRAQueue.Integration.Tests;
 
@@ -13,14 +10,13 @@ public sealed class SubmitTests(ModelFiles files)
     [Fact]
     public async Task A_job_from_the_dotnet_api_and_one_from_a_plain_amqp_client_both_complete_with_output_and_timings()
     {
-        var reports = new LoadReports();
-        await using var pipeline = await Pipeline.CreateAsync(files, bus => bus.AddConsumer<LoadReportProbe>(), s => s.AddSingleton(reports));
+        await using var pipeline = await Pipeline.CreateAsync(files);
         await pipeline.StartWorkerAsync("w-all", "base,8,32,128");
 
         var viaApi = pipeline.Job("r8", "Adapters of many ranks share one base model");
-        var published = await pipeline.Publisher.SubmitAsync(viaApi);
+        var published = await pipeline.Intake.SubmitAsync(viaApi);
         Assert.Equal("lora-rank-8", published.Queue);
-        Assert.Equal(8, published.RankBucket);
+        Assert.Equal(8, published.Admitted.RankBucket);
 
         // Exactly what docs/messages.md tells a producer in any language to send: camelCase JSON, no envelope.
         var rawId = Guid.NewGuid();
@@ -51,28 +47,5 @@ public sealed class SubmitTests(ModelFiles files)
             Assert.NotNull(job.CompletedAt);
         }
         Assert.True(raw.OutputTokens <= 6, JsonSerializer.Serialize(raw));
-
-        // The worker reports its load every couple of seconds (every 2 s in these tests), adapters it loaded included.
-        var report = await Eventually.WaitAsync(() => Task.FromResult(reports.Latest("w-all")),
-            r => r is not null && r.ResidentAdapters.Contains("r8"), "a load report listing adapter r8");
-        Assert.Equal([8, 32, 128], report!.RankBuckets);
-        Assert.True(report.ServesBase);
-        Assert.True(report.KvBlocksTotal > 0 && report.KvBlocksFree <= report.KvBlocksTotal);
-    }
-
-    public sealed class LoadReports
-    {
-        private readonly ConcurrentDictionary<string, WorkerLoadReport> _latest = new();
-        public void Add(WorkerLoadReport report) => _latest[report.Worker] = report;
-        public WorkerLoadReport? Latest(string worker) => _latest.GetValueOrDefault(worker);
-    }
-
-    public sealed class LoadReportProbe(LoadReports reports) : IConsumer<WorkerLoadReport>
-    {
-        public Task Consume(ConsumeContext<WorkerLoadReport> context)
-        {
-            reports.Add(context.Message);
-            return Task.CompletedTask;
-        }
     }
 }

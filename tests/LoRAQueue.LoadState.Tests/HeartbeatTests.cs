@@ -75,20 +75,4 @@ public sealed class HeartbeatTests(RedisFixture redis) : IClassFixture<RedisFixt
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
             () => state.SetOperatingPointsAsync("w", new Dictionary<int, double> { [8] = double.NaN }));
     }
-
-    [Fact]
-    public async Task Queue_depths_are_kept_per_rank_queue_and_bad_names_are_refused()
-    {
-        var state = redis.NewState();
-        await state.SetQueueDepthAsync("lora-base", 3);
-        await state.SetQueueDepthAsync("lora-rank-8", 40);
-        await state.SetQueueDepthAsync("lora-rank-8", 12);
-        await state.SetQueueDepthAsync("lora-rank-128", 0);
-
-        var depths = await state.GetQueueDepthsAsync();
-
-        Assert.Equal(new Dictionary<string, long> { ["lora-base"] = 3, ["lora-rank-8"] = 12, ["lora-rank-128"] = 0 }, depths);
-        await Assert.ThrowsAsync<FormatException>(() => state.SetQueueDepthAsync("jobs", 1));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => state.SetQueueDepthAsync("lora-rank-8", -1));
-    }
 }

@@ -15,7 +15,7 @@ public class PlacementLoopTests(WarmRedisFixture redis, PostgresFixture postgres
     private static readonly SchedulerOptions Options = new() { Policy = "loraserve", LeaseTime = TimeSpan.FromSeconds(10) };
 
     [Fact]
-    public async Task Leader_publishes_one_command_per_worker_under_a_fresh_epoch_and_records_it_standby_publishes_nothing()
+    public async Task Leader_sends_each_worker_its_own_diff_under_a_fresh_epoch_and_records_it_standby_sends_nothing()
     {
         string prefix = redis.Prefix + Guid.NewGuid().ToString("N")[..8] + ":";
         var state = new RedisLoadState(redis.Redis, prefix: prefix);
@@ -43,8 +43,8 @@ public class PlacementLoopTests(WarmRedisFixture redis, PostgresFixture postgres
         var standbyLease = new SchedulerLease(redis.Redis, "standby", Options.LeaseTime, prefix);
         Assert.True(await leaderLease.AcquireOrRenewAsync());
         Assert.False(await standbyLease.AcquireOrRenewAsync());
-        PlacementLoop Loop(SchedulerLease lease) => new(Options, lease, state, registry, history, harness.Bus, RankBuckets.Default,
-                                                        TimeProvider.System, NullLogger<PlacementLoop>.Instance);
+        PlacementLoop Loop(SchedulerLease lease) => new(Options, lease, state, registry, history, new NoQueues(), harness.Bus,
+                                                        RankBuckets.Default, TimeProvider.System, NullLogger<PlacementLoop>.Instance);
         var leader = Loop(leaderLease);
         var standby = Loop(standbyLease);
 
@@ -52,16 +52,20 @@ public class PlacementLoopTests(WarmRedisFixture redis, PostgresFixture postgres
         await leader.CheckAsync(default);
         await leader.CheckAsync(default); // no drift, within the minimum interval: nothing new
 
-        Assert.True(await harness.Published.Any<PlacementCommand>());
-        var commands = harness.Published.Select<PlacementCommand>().Select(m => m.Context.Message).ToList();
+        Assert.True(await harness.Sent.Any<PlacementCommand>());
+        Assert.False(await harness.Published.Any<PlacementCommand>(), "commands go to each worker's own queue, not to a fan-out");
+        var sent = harness.Sent.Select<PlacementCommand>().ToList();
+        Assert.All(sent, m => Assert.Contains($"placement-{m.Context.Message.Worker}", m.Context.DestinationAddress!.ToString()));
+        var commands = sent.Select(m => m.Context.Message).ToList();
         Assert.Equal(["w1", "w2"], commands.Select(c => c.Worker).Order(StringComparer.Ordinal));
+        Assert.All(commands, c => Assert.Equal(0, c.BasedOnEpoch)); // the heartbeats were on no placement yet
         long epoch = commands[0].Epoch;
         Assert.All(commands, c => Assert.Equal(epoch, c.Epoch));
         Assert.True(epoch > leaderLease.LeaderEpoch);
         Assert.All(commands, c => Assert.Equal("loraserve", c.Policy));
-        // Every adapter with demand is held by a worker that consumes its bucket's queue.
-        Assert.Contains(commands, c => c.Adapters.Contains("a8") && c.RankQueues.Contains(8));
-        Assert.Contains(commands, c => c.Adapters.Contains("a128") && c.RankQueues.Contains(128));
+        // Every adapter with demand is loaded by a worker that starts consuming its bucket's queue; the diffs are the recorded moves.
+        Assert.Contains(commands, c => c.LoadAdapters.Contains("a8") && c.StartQueues.Contains("lora-rank-8") && c.RankQueues.Contains(8));
+        Assert.Contains(commands, c => c.LoadAdapters.Contains("a128") && c.StartQueues.Contains("lora-rank-128") && c.RankQueues.Contains(128));
 
         var recorded = await history.GetLatestAsync(default);
         Assert.NotNull(recorded);
@@ -69,7 +73,15 @@ public class PlacementLoopTests(WarmRedisFixture redis, PostgresFixture postgres
         Assert.Equal(new PlacementInputs(2, 2, recorded.Inputs.TotalDemandTps), recorded.Inputs);
         Assert.True(recorded.Inputs.TotalDemandTps > 0);
         Assert.Equal(["w1", "w2"], recorded.Plan.Workers.Select(w => w.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(commands.Sum(c => c.LoadAdapters.Length), recorded.Moves!.AdapterLoads);
+        Assert.Equal(commands.Sum(c => c.StartQueues.Length + c.StopQueues.Length), recorded.Moves.QueueChanges);
         await harness.Stop();
+    }
+
+    private sealed class NoQueues : LoRAQueue.Messaging.IQueueDepthReader
+    {
+        public Task<IReadOnlyDictionary<string, long>> ReadAsync(CancellationToken ct) =>
+            Task.FromResult<IReadOnlyDictionary<string, long>>(new Dictionary<string, long>());
     }
 
     private sealed class FixedRegistry(params AdapterRecord[] records) : IAdapterRegistry

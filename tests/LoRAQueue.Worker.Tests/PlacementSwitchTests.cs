@@ -11,8 +11,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoRAQueue.Worker.Tests;
 
-/// <summary>A placement command, published on the in-memory transport, switches which rank queues a worker consumes
-/// and which adapters it holds; commands for other workers and stale epochs change nothing.</summary>
+/// <summary>A placement command, sent to the worker's own queue on the in-memory transport, switches which rank queues a worker consumes
+/// and which adapters it holds; commands for other workers, stale epochs and diffs from another state change nothing.</summary>
 public sealed class PlacementSwitchTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("loraqueue-worker-").FullName;
@@ -58,15 +58,27 @@ public sealed class PlacementSwitchTests : IDisposable
             var placement = PlacementEndpoint.Connect(provider.GetRequiredService<IReceiveEndpointConnector>(), settings.Id, applier);
             await placement.Ready;
 
-            await bus.Publish(new PlacementCommand { Epoch = 5, Worker = "w1", RankQueues = [32], Adapters = ["r32"], Policy = "loraserve" });
+            // Sent to w1's own queue, as the scheduler sends it.
+            async Task Send(PlacementCommand command) => await (await bus.GetSendEndpoint(PlacementTopology.SendAddress("w1"))).Send(command);
+            await Send(new PlacementCommand
+            {
+                Epoch = 5, BasedOnEpoch = 0, Worker = "w1", LoadAdapters = ["r32"], StartQueues = ["lora-rank-32"], StopQueues = ["lora-rank-8"],
+                EvictAdapters = ["r8"], RankQueues = [32], Policy = "loraserve",
+            });
             await WaitUntil(() => applier.Epoch == 5);
             Assert.Equal(["lora-rank-32"], endpoints.Connected);
             Assert.Equal(["r32"], node.Adapters.Resident); // r8 evicted: no longer placed here
 
             // Ignored: another worker's command and a stale epoch. The last one, applied in order after them, proves they were read.
-            await bus.Publish(new PlacementCommand { Epoch = 9, Worker = "w2", RankQueues = [128] });
-            await bus.Publish(new PlacementCommand { Epoch = 4, Worker = "w1", RankQueues = [8] });
-            await bus.Publish(new PlacementCommand { Epoch = 6, Worker = "w1", RankQueues = [8, 32], ServesBase = true, Adapters = ["r32", "r8"] });
+            // A diff from a state w1 has left (epoch 0) is refused too.
+            await Send(new PlacementCommand { Epoch = 9, BasedOnEpoch = 5, Worker = "w2", StartQueues = ["lora-rank-128"] });
+            await Send(new PlacementCommand { Epoch = 4, BasedOnEpoch = 0, Worker = "w1", StartQueues = ["lora-rank-8"] });
+            await Send(new PlacementCommand { Epoch = 7, BasedOnEpoch = 0, Worker = "w1", StartQueues = ["lora-rank-128"] });
+            await Send(new PlacementCommand
+            {
+                Epoch = 6, BasedOnEpoch = 5, Worker = "w1", LoadAdapters = ["r8"], StartQueues = ["lora-base", "lora-rank-8"],
+                RankQueues = [8, 32], ServesBase = true,
+            });
             await WaitUntil(() => applier.Epoch == 6);
             Assert.Equal(["lora-base", "lora-rank-32", "lora-rank-8"], endpoints.Connected.Order(StringComparer.Ordinal));
             Assert.Equal(["r32", "r8"], node.Adapters.Resident.Order(StringComparer.Ordinal));

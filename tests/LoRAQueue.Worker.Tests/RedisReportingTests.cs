@@ -13,7 +13,7 @@ using StackExchange.Redis;
 namespace LoRAQueue.Worker.Tests;
 
 /// <summary>Against a real Redis (LORAQUEUE__REDIS__CONFIGURATION, as scripts/services.sh sets it): the worker's
-/// heartbeat, demand, operating points and epoch acknowledgement.</summary>
+/// heartbeat (with the applied epoch), demand and operating points.</summary>
 public sealed class RedisReportingTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("loraqueue-worker-redis-").FullName;
@@ -25,19 +25,6 @@ public sealed class RedisReportingTests : IDisposable
     }
 
     private static async Task<ConnectionMultiplexer> ConnectAsync() => await ConnectionMultiplexer.ConnectAsync(RedisFixture.Configuration);
-
-    [Fact]
-    public async Task An_acknowledged_epoch_never_moves_back()
-    {
-        await using var redis = await ConnectAsync();
-        var state = new RedisLoadState(redis, prefix: _prefix);
-        Assert.Null(await state.GetAcknowledgedEpochAsync("w1"));
-        await state.AcknowledgeEpochAsync("w1", 5);
-        await state.AcknowledgeEpochAsync("w1", 3); // a late acknowledgement of an older placement
-        Assert.Equal(5, await state.GetAcknowledgedEpochAsync("w1"));
-        Assert.Equal(_prefix + "worker:w1:epoch", (string)state.EpochKey("w1")!);
-        await redis.GetDatabase().KeyDeleteAsync(state.EpochKey("w1"));
-    }
 
     [Fact]
     public async Task The_reporter_writes_heartbeat_demand_operating_points_and_the_applied_epoch()
@@ -84,10 +71,12 @@ public sealed class RedisReportingTests : IDisposable
             node.Stats.Completed(new CompletedJobSample("r32", 32, PromptTokens: 50, OutputTokens: 50, TimeSpan.FromMilliseconds(10),
                                                         JobsInEngine: 2, DemandRecorded: true));
             node.Stats.Completed(new CompletedJobSample("r8", 8, PromptTokens: 10, OutputTokens: 5, TimeSpan.FromMilliseconds(10), JobsInEngine: 2));
-            await applier.ApplyAsync(new PlacementCommand { Epoch = 3, Worker = "w1", RankQueues = [8, 32], Adapters = ["r8"] }, CancellationToken.None);
+            await applier.ApplyAsync(new PlacementCommand
+            {
+                Epoch = 3, Worker = "w1", LoadAdapters = ["r8"], StartQueues = ["lora-rank-32"], RankQueues = [8, 32],
+            }, CancellationToken.None);
 
-            await WaitUntil(async () => await state.GetAcknowledgedEpochAsync("w1") == 3
-                && (await state.GetLiveWorkersAsync()).SingleOrDefault() is { Epoch: 3 });
+            await WaitUntil(async () => (await state.GetLiveWorkersAsync()).SingleOrDefault() is { Epoch: 3 });
             var heartbeat = (await state.GetLiveWorkersAsync()).Single();
             Assert.Equal([8, 32], heartbeat.RankBuckets);
             Assert.Equal(["r8"], heartbeat.ResidentAdapters);

@@ -1,3 +1,4 @@
+using LoRAQueue.Contracts.Admission;
 using LoRAQueue.Formats;
 using LoRAQueue.History;
 using Microsoft.Extensions.Logging;
@@ -107,7 +108,7 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
     private async Task<AdapterLookup> LoadAsync(string adapterId)
     {
         await Task.Yield(); // never load under the caller's lock
-        if (!IsPlainName(adapterId))
+        if (!SubmitJobRules.IsAdapterIdShape(adapterId))
             return AdapterLookup.Unknown($"adapter id '{adapterId}' is not a valid name (letters, digits, '-', '_', '.')");
         var record = await registry.GetAsync(adapterId, CancellationToken.None).ConfigureAwait(false);
         if (record is null) return AdapterLookup.Unknown($"adapter '{adapterId}' is not registered");
@@ -156,8 +157,4 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
             }
         }
     }
-
-    private static bool IsPlainName(string id) =>
-        id.Length is > 0 and <= 128 && id != "." && id != ".."
-        && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 }

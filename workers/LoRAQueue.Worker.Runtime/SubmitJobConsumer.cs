@@ -1,4 +1,5 @@
 using LoRAQueue.Contracts;
+using LoRAQueue.Contracts.Admission;
 using LoRAQueue.Core;
 using LoRAQueue.Engine;
 using MassTransit;
@@ -10,13 +11,13 @@ namespace LoRAQueue.Worker;
 public sealed class UnanswerableJobException(string message) : Exception(message);
 
 /// <summary>
-/// Runs one job: validate → make the adapter resident → hand it to the engine → JobStarted → await the result →
+/// Runs one job: admission rules → make the adapter resident → hand it to the engine → JobStarted → await the result →
 /// JobCompleted. The message is acknowledged only when Consume returns, that is after the outcome event is published
 /// (publisher confirms). A job that can never run ends as JobFailed with a reason code and is acknowledged; a job the
 /// worker gives up on while stopping throws, so the broker delivers it again to another worker. Not registered with
 /// the bus: <see cref="RankQueueEndpoints"/> connects it to the rank queues only, one instance per message.
 /// </summary>
-public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapters, JobValidator validator, WorkerSettings settings,
+public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapters, WorkerSettings settings,
                                       WorkerStats stats, WorkerShutdown shutdown, TimeProvider clock,
                                       ILogger<SubmitJobConsumer> logger) : IConsumer<SubmitJob>
 {
@@ -31,7 +32,9 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
         var pickedUpAt = clock.GetUtcNow();
         if (job.SubmittedAt == default) job = job with { SubmittedAt = pickedUpAt }; // producers may leave it out
 
-        if (validator.CheckRequest(job) is { } rejection)
+        // The same rules the gateway runs (SubmitJobRules): a raw AMQP producer gets the same codes an HTTP client does.
+        var limits = runtime.Limits;
+        if (SubmitJobRules.CheckFields(job, limits) is { } rejection)
         {
             await PublishFailed(context, job, bucket, rejection, ct);
             return;
@@ -41,17 +44,16 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
         if (job.AdapterId is { } adapterId)
         {
             var lookup = await adapters.EnsureLoadedAsync(adapterId, ct);
-            var problem = !lookup.Loaded ? lookup.Problem!
-                : lookup.Record!.Tenant != job.Tenant ? $"adapter '{adapterId}' does not belong to tenant '{job.Tenant}'"
-                : null;
+            var problem = SubmitJobRules.CheckAdapter(job, lookup.Record?.Tenant)
+                ?? (lookup.Loaded ? null : new JobRejection(FailureReasons.UnknownAdapter, JobField.AdapterId, lookup.Problem!));
             if (problem is not null)
             {
-                await PublishFailed(context, job, bucket, new JobRejection(FailureReasons.UnknownAdapter, problem), ct);
+                await PublishFailed(context, job, bucket, problem, ct);
                 return;
             }
         }
         var promptTokens = runtime.Tokenizer.Encode(job.Prompt);
-        if (validator.CheckLength(promptTokens.Count, job.MaxTokens) is { } tooLong)
+        if (SubmitJobRules.CheckLength(promptTokens.Count, job.MaxTokens, limits) is { } tooLong)
         {
             await PublishFailed(context, job, bucket, tooLong, ct);
             return;
@@ -65,9 +67,10 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
         {
             generation = runtime.Engine.Submit(ToRequest(job, promptTokens), generationCancel.Token);
         }
-        catch (ArgumentException e) // the engine's own checks (sampling, stop strings …): the job can never run
+        catch (ArgumentException e) // the engine's own invariants; the rules above should have caught the job first
         {
-            await PublishFailed(context, job, bucket, new JobRejection(FailureReasons.InvalidRequest, e.Message), ct);
+            logger.LogError("Engine refused admitted job {JobId}: {Message}", job.JobId, e.Message);
+            await PublishFailed(context, job, bucket, new JobRejection(FailureReasons.EngineError, null, e.Message), ct);
             return;
         }
         stats.Submitted();
@@ -89,7 +92,7 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
             catch (InvalidOperationException e) when (!ct.IsCancellationRequested) // the engine step threw
             {
                 logger.LogError(e, "Engine failed job {JobId}", job.JobId);
-                await PublishFailed(context, job, bucket, new JobRejection(FailureReasons.EngineError, e.InnerException?.Message ?? e.Message), ct);
+                await PublishFailed(context, job, bucket, new JobRejection(FailureReasons.EngineError, null, e.InnerException?.Message ?? e.Message), ct);
                 return;
             }
             if (result.FinishReason == FinishReason.Cancelled)
@@ -120,11 +123,12 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
 
     private async Task PublishFailed(ConsumeContext context, SubmitJob job, int? bucket, JobRejection rejection, CancellationToken ct)
     {
-        logger.LogWarning("Job {JobId} failed: {Reason}: {Message}", job.JobId, rejection.ReasonCode, rejection.Message);
+        var message = rejection.Message(JobFieldNames.Amqp);
+        logger.LogWarning("Job {JobId} failed: {Reason}: {Message}", job.JobId, rejection.Code, message);
         await context.Publish(new JobFailed
         {
             JobId = job.JobId, Tenant = job.Tenant, AdapterId = job.AdapterId, RankBucket = bucket, Worker = settings.Id,
-            ReasonCode = rejection.ReasonCode, Message = rejection.Message, SubmittedAt = job.SubmittedAt, FailedAt = clock.GetUtcNow(),
+            ReasonCode = rejection.Code, Message = message, SubmittedAt = job.SubmittedAt, FailedAt = clock.GetUtcNow(),
             WebhookUrl = job.WebhookUrl, Metadata = job.Metadata, BatchId = job.BatchId, CustomId = job.CustomId,
         }, ct);
     }

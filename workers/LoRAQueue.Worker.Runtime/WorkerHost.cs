@@ -81,7 +81,6 @@ public static class WorkerHost
             sp.GetRequiredService<RankQueueEndpoints>(), sp.GetRequiredService<ILogger<PlacementApplier>>()));
         services.AddHostedService<WorkerLifecycle>();
         services.AddHostedService<PlacementListener>();
-        services.AddHostedService<LoadReporter>();
         if (InfrastructureSettings.RedisConfiguration(builder.Configuration) is { } redisConfiguration)
         {
             services.AddSingleton(_ => InfrastructureSettings.ConnectRedis(redisConfiguration));

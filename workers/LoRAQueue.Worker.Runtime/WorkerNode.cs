@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace LoRAQueue.Worker;
 
 /// <summary>
-/// One worker's long-lived parts around its engine: adapter cache, job validator, counters, the shutdown signal, and
+/// One worker's long-lived parts around its engine: adapter cache, counters, the shutdown signal, and
 /// the consumer each rank-queue message gets. The worker host has one per process (through DI); the CLI's embedded
 /// demo runs several side by side on one bus, each with its own engine and its own rank queues.
 /// </summary>
@@ -27,19 +27,17 @@ public sealed class WorkerNode
         _loggers = loggers ?? throw new ArgumentNullException(nameof(loggers));
         _consumerLogger = loggers.CreateLogger<SubmitJobConsumer>();
         Adapters = new AdapterCache(runtime, registry, settings, loggers.CreateLogger<AdapterCache>());
-        Validator = new JobValidator(runtime, settings);
     }
 
     public WorkerSettings Settings { get; }
     public EngineRuntime Runtime { get; }
     public AdapterCache Adapters { get; }
-    public JobValidator Validator { get; }
     public WorkerStats Stats { get; } = new();
     public WorkerShutdown Shutdown { get; } = new();
 
     /// <summary>A consumer for one message (it holds no state of its own; everything it shares lives here).</summary>
     public SubmitJobConsumer CreateConsumer() =>
-        new(Runtime, Adapters, Validator, Settings, Stats, Shutdown, _clock, _consumerLogger);
+        new(Runtime, Adapters, Settings, Stats, Shutdown, _clock, _consumerLogger);
 
     /// <summary>The rank-queue endpoints of this worker on <paramref name="connector"/>'s bus; none is connected until ApplyAsync.</summary>
     public RankQueueEndpoints CreateEndpoints(IReceiveEndpointConnector connector, IRankQueueDeclarer declarer) =>

@@ -1,5 +1,6 @@
-using System.Collections.Concurrent;
+using LoRAQueue.Admission;
 using LoRAQueue.Contracts;
+using LoRAQueue.Contracts.Admission;
 using LoRAQueue.Gateway.Submission;
 using LoRAQueue.Gateway.Tenancy;
 using MassTransit;
@@ -14,8 +15,6 @@ public sealed record BatchAccepted(Guid BatchId, int TotalLines, int Accepted, i
 /// <summary>POST /v1/batches (JSONL), GET /v1/batches/{id}, GET /v1/batches/{id}/results (JSONL).</summary>
 public static class BatchEndpoints
 {
-    private const int PublishConcurrency = 8;
-
     public static RouteGroupBuilder MapBatchEndpoints(this RouteGroupBuilder v1)
     {
         v1.MapPost("/batches", SubmitAsync).WithName("SubmitBatch")
@@ -39,8 +38,8 @@ public static class BatchEndpoints
         var batchMetadata = http.Request.Prefixed("metadata");
         if (webhookUrl is not null && await submitter.CheckWebhookAsync(webhookUrl, lookups, ct) is { } refused)
             throw new RequestException(Problems.WebhookRefused("webhook_url (the batch's)", refused));
-        if (batchMetadata is { Count: > JobSubmitter.MaxMetadataEntries })
-            throw QueryParameters.Bad($"the batch has {batchMetadata.Count} metadata.* parameters; at most {JobSubmitter.MaxMetadataEntries}");
+        if (batchMetadata is { Count: > SubmitJobRules.MaxMetadataEntries })
+            throw QueryParameters.Bad($"the batch has {batchMetadata.Count} metadata.* parameters; at most {SubmitJobRules.MaxMetadataEntries}");
 
         var lines = BatchLines.Split(body);
         if (lines.Count == 0)
@@ -48,8 +47,9 @@ public static class BatchEndpoints
         if (lines.Count > tenant.MaxBatchLines) throw new RequestException(Problems.TooManyLines(lines.Count, tenant.MaxBatchLines));
 
         var batchId = NewId.NextGuid();
-        var jobs = new List<(BatchLine Line, PreparedJob Job)>(lines.Count);
-        var errors = new ConcurrentBag<LineError>();
+        var jobs = new List<AdmittedJob>(lines.Count);
+        var lineOf = new Dictionary<Guid, int>();
+        var errors = new List<LineError>();
         var customIds = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var line in lines)
         {
@@ -61,7 +61,9 @@ public static class BatchEndpoints
                 if (!customIds.TryAdd(customId, line.Number))
                     throw new RequestException(Problems.InvalidRequest($"custom_id '{customId}' is already used on line {customIds[customId]}"));
                 if (batchMetadata is not null) request = request with { Metadata = Merge(batchMetadata, request.Metadata) };
-                jobs.Add((line, await submitter.PrepareAsync(request, tenant, batchId, lookups, ct)));
+                var admitted = await submitter.PrepareAsync(request, tenant, batchId, lookups, ct);
+                jobs.Add(admitted);
+                lineOf[admitted.Job.JobId] = line.Number;
             }
             catch (RequestException e)
             {
@@ -71,22 +73,14 @@ public static class BatchEndpoints
         if (jobs.Count == 0) throw new RequestException(Problems.NoValidLines(Sorted(errors)));
 
         await batches.CreateAsync(batchId, tenant.Id, webhookUrl, lines.Count, jobs.Count, errors.Count, batchMetadata, ct);
-        // From here the batch exists: publish every job even if the client goes away, and account for any that fail.
-        var queued = new System.Collections.Concurrent.ConcurrentBag<PreparedJob>();
-        await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = PublishConcurrency }, async (item, _) =>
+        // From here the batch exists: queue every job even if the client goes away, and account for any the broker refused.
+        var queued = await submitter.QueueAsync(jobs, CancellationToken.None);
+        foreach (var notSent in queued.Where(q => !q.Sent))
         {
-            try
-            {
-                await submitter.PublishAsync(item.Job, CancellationToken.None);
-                queued.Add(item.Job);
-            }
-            catch (RequestException e)
-            {
-                lock (errors) errors.Add(new LineError(item.Line.Number, item.Job.Job.CustomId, e.Problem.Code, e.Problem.Detail));
-            }
-        });
-        await submitter.RecordDemandAsync(queued);
-        int accepted = queued.Count;
+            var problem = JobSubmitter.NotQueued(notSent);
+            errors.Add(new LineError(lineOf[notSent.Admitted.Job.JobId], notSent.Admitted.Job.CustomId, problem.Code, problem.Detail));
+        }
+        int accepted = queued.Count(q => q.Sent);
         if (accepted < jobs.Count) await batches.SetCountsAsync(batchId, accepted, errors.Count, CancellationToken.None);
         return Results.Accepted($"/v1/batches/{batchId}", new BatchAccepted(batchId, lines.Count, accepted, errors.Count, Sorted(errors)));
     }

@@ -35,23 +35,19 @@ public static class JobEndpoints
             return await ReplayAsync(http, key, hash!, earlier, history, ct);
 
         var request = GatewayJson.Parse<JobRequest>(body, "the job");
-        var prepared = await submitter.PrepareAsync(request, tenant, batchId: null, new JobSubmitter.Lookups(), ct);
-        var job = prepared.Job;
+        var admitted = await submitter.PrepareAsync(request, tenant, batchId: null, new JobSubmitter.Lookups(), ct);
+        var job = admitted.Job;
         if (key is not null && await idempotency.TryClaimAsync(tenant.Id, key, hash!, job.JobId, ct) is { } raced)
             return await ReplayAsync(http, key, hash!, raced, history, ct);
 
-        try
+        var queued = (await submitter.QueueAsync([admitted], ct))[0];
+        if (!queued.Sent)
         {
-            var published = await submitter.PublishAsync(prepared, ct);
-            await submitter.RecordDemandAsync([prepared]);
-            return Results.Accepted($"/v1/jobs/{job.JobId}",
-                new JobAccepted(job.JobId, "queued", published.Queue, published.RankBucket, job.CustomId, job.SubmittedAt));
+            if (key is not null) await idempotency.ReleaseAsync(tenant.Id, key, job.JobId, CancellationToken.None);
+            throw new RequestException(JobSubmitter.NotQueued(queued));
         }
-        catch when (key is not null)
-        {
-            await idempotency.ReleaseAsync(tenant.Id, key, job.JobId, CancellationToken.None);
-            throw;
-        }
+        return Results.Accepted($"/v1/jobs/{job.JobId}",
+            new JobAccepted(job.JobId, "queued", queued.Queue!, admitted.RankBucket, job.CustomId, job.SubmittedAt));
     }
 
     /// <summary>The same key again: the same body gets the first job back (nothing new is queued); another body is refused.</summary>

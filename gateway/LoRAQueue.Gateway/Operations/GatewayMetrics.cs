@@ -1,4 +1,6 @@
 using Dapper;
+using LoRAQueue.Core.Placement;
+using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
 using Npgsql;
 using Prometheus;
@@ -10,6 +12,9 @@ namespace LoRAQueue.Gateway.Operations;
 /// <list type="bullet">
 /// <item>gauges read at scrape time: <c>loraqueue_jobs{status,rank_bucket}</c> (Postgres job history, all tenants) and
 /// <c>loraqueue_queue_depth{queue}</c> (ready messages per rank queue, RabbitMQ passive declares);
+/// <c>loraqueue_placement_epoch</c> (the latest placement, Postgres), <c>loraqueue_worker_placement_epoch{worker}</c> (the
+/// epoch each live worker's heartbeat says it applied, Redis) and <c>loraqueue_workers_behind_placement</c> (how many are
+/// on an older one: a worker that stays there missed or refused its command);
 /// <c>loraqueue_metrics_source_up{source}</c> says whether each source answered this scrape;</item>
 /// <item>histograms observed by <see cref="GatewayMetricsConsumer"/> from JobCompleted on queue gateway-metrics:
 /// <c>loraqueue_job_queue_seconds</c>, <c>loraqueue_job_ttft_seconds</c>, <c>loraqueue_job_total_seconds</c> by rank_bucket,
@@ -24,14 +29,18 @@ public sealed class GatewayMetrics
     private readonly NpgsqlDataSource _dataSource;
     private readonly IQueueDepthReader _queueDepths;
     private readonly ILogger<GatewayMetrics> _logger;
-    private readonly Gauge _jobs, _queueDepth, _sourceUp;
+    private readonly RedisLoadState? _loadState;
+    private readonly Gauge _jobs, _queueDepth, _sourceUp, _placementEpoch, _workerEpoch, _workersBehind;
+    private readonly HashSet<string> _workerLabels = [];
     private readonly HashSet<(string Status, string Bucket)> _jobLabels = [];
     private readonly HashSet<string> _queueLabels = [];
     private readonly Counter _rejections, _finished;
 
-    public GatewayMetrics(NpgsqlDataSource dataSource, IQueueDepthReader queueDepths, ILogger<GatewayMetrics> logger)
+    /// <param name="loadState">Null without Redis: no worker epochs then.</param>
+    public GatewayMetrics(NpgsqlDataSource dataSource, IQueueDepthReader queueDepths, ILogger<GatewayMetrics> logger, RedisLoadState? loadState = null)
     {
         _dataSource = dataSource;
+        _loadState = loadState;
         _queueDepths = queueDepths;
         _logger = logger;
         Registry = Metrics.NewCustomRegistry();
@@ -39,6 +48,9 @@ public sealed class GatewayMetrics
         _jobs = Factory.CreateGauge("loraqueue_jobs", "Jobs in the history by status and rank bucket (read from Postgres at scrape time)",
                                     ["status", "rank_bucket"]);
         _queueDepth = Factory.CreateGauge("loraqueue_queue_depth", "Ready messages in each rank queue (read from RabbitMQ at scrape time)", ["queue"]);
+        _placementEpoch = Factory.CreateGauge("loraqueue_placement_epoch", "Epoch of the latest placement the scheduler recorded (0 = none)");
+        _workerEpoch = Factory.CreateGauge("loraqueue_worker_placement_epoch", "Placement epoch each live worker reports applied", ["worker"]);
+        _workersBehind = Factory.CreateGauge("loraqueue_workers_behind_placement", "Live workers whose applied epoch is older than the latest placement");
         _sourceUp = Factory.CreateGauge("loraqueue_metrics_source_up", "1 when the source answered during this scrape, else 0", ["source"]);
         QueueSeconds = Histogram("loraqueue_job_queue_seconds", "Submitted → picked up by a worker", 0.01, 20);
         TtftSeconds = Histogram("loraqueue_job_ttft_seconds", "Engine submit → first output token", 0.005, 16);
@@ -72,6 +84,40 @@ public sealed class GatewayMetrics
     {
         await RefreshJobsAsync(ct);
         await RefreshQueuesAsync(ct);
+        await RefreshPlacementAsync(ct);
+    }
+
+    private async Task RefreshPlacementAsync(CancellationToken ct)
+    {
+        long latest;
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(ct);
+            latest = await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(epoch), 0) FROM placements", cancellationToken: ct));
+            _placementEpoch.Set(latest);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            _logger.LogWarning("Metrics: latest placement not read from Postgres: {Message}", e.Message);
+            return;
+        }
+        if (_loadState is null) return;
+        try
+        {
+            var workers = await _loadState.GetLiveWorkersAsync();
+            foreach (var hb in workers) _workerEpoch.WithLabels(hb.Worker).Set(hb.Epoch);
+            var live = workers.Select(w => w.Worker).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _workerLabels.Except(live)) _workerEpoch.RemoveLabelled(gone);
+            _workerLabels.Clear();
+            _workerLabels.UnionWith(live);
+            _workersBehind.Set(PlacementLag.Behind(latest, workers.Select(w => (w.Worker, (long?)w.Epoch))).Count);
+            _sourceUp.WithLabels("redis").Set(1);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            _logger.LogWarning("Metrics: worker epochs not read from Redis: {Message}", e.Message);
+            _sourceUp.WithLabels("redis").Set(0);
+        }
     }
 
     private async Task RefreshJobsAsync(CancellationToken ct)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using LoRAQueue.Cli.Demo;
 using LoRAQueue.Contracts;
+using LoRAQueue.Admission;
 using LoRAQueue.Core;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.History;
@@ -39,7 +40,7 @@ internal sealed class RunRecorder : IJobHistory
     /// <summary>Terminal events beyond the first of their job: 0 when every job finished exactly once.</summary>
     public int Duplicates => _terminalEvents.Values.Sum(n => n - 1);
 
-    public Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) => _inner.RecordQueuedAsync(job, rankBucket, ct);
+    public Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct) => _inner.RecordQueuedAsync(jobs, ct);
 
     public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => _inner.RecordStartedAsync(e, ct);
 
@@ -86,7 +87,7 @@ internal sealed class BenchPipeline : IAsyncDisposable
 
     public RunRecorder Recorder { get; }
     public IReadOnlyList<BenchWorker> Workers => _workers;
-    public JobPublisher Publisher => _services.GetRequiredService<JobPublisher>();
+    public JobIntake Intake => _services.GetRequiredService<JobIntake>();
 
     public static async Task<BenchPipeline> StartAsync(DemoAssets assets, int workers, string kernel, int maxSequences,
                                                        CapturedLog log, CancellationToken ct)
@@ -102,6 +103,7 @@ internal sealed class BenchPipeline : IAsyncDisposable
         services.AddSingleton<IJobHistory>(recorder);
         services.AddSingleton<IAdapterRegistry>(registry);
         services.AddLoRAQueueBus(configuration, x => x.AddJobHistoryRecorder());
+        services.AddJobIntake(assets.ModelPath, 4096);
         var provider = services.BuildServiceProvider();
         var pipeline = new BenchPipeline(provider, recorder);
         try
@@ -138,21 +140,24 @@ internal sealed class BenchPipeline : IAsyncDisposable
     }
 
     /// <summary>
-    /// Carries out a plan as each worker carries out its PlacementCommand (<see cref="PlacementPlanner"/> decides;
-    /// adapters are loaded before any queue is consumed, what the plan drops is evicted), then connects the rank queues.
+    /// Carries out a plan as the scheduler and each worker would: the diff from what the workers hold now
+    /// (<see cref="PlacementStep.ChangesOf"/>), each worker's PlacementCommand read by <see cref="PlacementPlanner"/>
+    /// (adapters loaded before any queue is consumed, what the plan drops evicted), then the rank queues connected.
     /// </summary>
     public async Task ApplyPlacementAsync(PlacementPlan plan, CancellationToken ct)
     {
+        var running = new PlacementPlan
+        {
+            Policy = "running",
+            Workers = [.. _workers.Select(w => new WorkerPlacement { Id = w.Id, Adapters = [.. w.Node.Adapters.Resident.Order(StringComparer.Ordinal)] })],
+        };
+        var changes = PlacementStep.ChangesOf(plan, PlanDiff.Compute(running, plan), new Dictionary<string, long>());
         foreach (var worker in _workers)
         {
-            var placed = plan.Workers.Single(w => w.Id == worker.Id);
-            var command = new PlacementCommand
-            {
-                Epoch = 1, Worker = worker.Id, RankQueues = [.. placed.RankQueues], ServesBase = placed.ServesBase,
-                Adapters = [.. placed.Adapters], Policy = plan.Policy, IssuedAt = DateTimeOffset.UtcNow,
-            };
+            var command = LoRAQueue.Scheduler.WorkerCommands.Of(changes.Single(c => c.Worker == worker.Id), 1, plan.Policy, DateTimeOffset.UtcNow);
             var decision = PlacementPlanner.Plan(worker.Id, new WorkerPlacementState(0, [], worker.Node.Adapters.Resident), command,
                                                  worker.Node.Adapters.InUse);
+            if (!decision.Apply) throw new InvalidOperationException($"{worker.Id} refused the plan: {decision.Reason}");
             foreach (var adapterId in decision.Load)
             {
                 var lookup = await worker.Node.Adapters.EnsureLoadedAsync(adapterId, ct);

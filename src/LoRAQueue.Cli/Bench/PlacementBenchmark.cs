@@ -124,7 +124,7 @@ internal static class PlacementBenchmark
             while (submitted.Count < workload.Jobs.Count && workload.Jobs[submitted.Count].At <= clock.Elapsed)
             {
                 var job = workload.Templates[submitted.Count] with { JobId = Guid.NewGuid(), SubmittedAt = DateTimeOffset.UtcNow };
-                await pipeline.Publisher.SubmitAsync(job, ct);
+                await pipeline.Intake.SubmitAsync(job, ct);
                 submitted.Add(job);
             }
             int finished = recorder.Finished;

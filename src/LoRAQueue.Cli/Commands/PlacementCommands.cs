@@ -1,5 +1,8 @@
 using System.CommandLine;
 using LoRAQueue.Core.Placement;
+using LoRAQueue.Hosting;
+using Microsoft.Extensions.Configuration;
+using StackExchange.Redis;
 using LoRAQueue.Scheduler;
 
 namespace LoRAQueue.Cli.Commands;
@@ -18,7 +21,11 @@ internal static class PlacementCommands
     private static Command ShowCommand()
     {
         var connection = DatabaseAccess.ConnectionOption();
-        var command = new Command("show", "Print the live placement: the scheduler's latest recorded plan") { connection };
+        var redis = new Option<string?>("--redis") { Description = "Redis configuration for the workers' heartbeats (default: $LORAQUEUE__REDIS__CONFIGURATION)" };
+        var prefix = new Option<string?>("--redis-prefix") { Description = "Load-state key prefix (default: $LORAQUEUE__REDIS__KEYPREFIX, else lq:)" };
+        var command = new Command("show",
+            "Print the live placement: the scheduler's latest recorded plan, and which workers have applied it (their heartbeats in Redis)")
+        { connection, redis, prefix };
         command.SetAction((parse, ct) => DatabaseAccess.RunAsync(parse, connection, async (dataSource, _, token) =>
         {
             var latest = await new PlacementHistory(dataSource).GetLatestAsync(token);
@@ -29,10 +36,39 @@ internal static class PlacementCommands
             }
             var output = parse.InvocationConfiguration.Output;
             output.WriteLine($"epoch {latest.Epoch}, policy {latest.Policy}, {latest.Reason}, at {latest.CreatedAt:u}");
+            output.WriteLine(await WorkerEpochsAsync(latest.Epoch, parse.GetValue(redis), parse.GetValue(prefix)));
             output.WriteLine(PlacementJson.Write(latest.Plan));
             return 0;
         }, ct));
         return command;
+    }
+
+    /// <summary>"workers: w1 on epoch 7, w2 on epoch 6 (behind)", from the live heartbeats; what is missing says why.</summary>
+    private static async Task<string> WorkerEpochsAsync(long latest, string? redisOption, string? prefixOption)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["LoRAQueue:Redis:Configuration"] = redisOption ?? Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION"),
+            ["LoRAQueue:Redis:KeyPrefix"] = prefixOption ?? Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__KEYPREFIX"),
+        }).Build();
+        if (InfrastructureSettings.RedisConfiguration(configuration) is not { } redisConfiguration)
+            return "workers: not shown (set LORAQUEUE__REDIS__CONFIGURATION to read their heartbeats)";
+        try
+        {
+            var options = ConfigurationOptions.Parse(redisConfiguration);
+            options.ConnectTimeout = 3000;
+            await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
+            var workers = await InfrastructureSettings.CreateLoadState(redis, configuration).GetLiveWorkersAsync();
+            if (workers.Count == 0) return "workers: none live";
+            var behind = PlacementLag.Behind(latest, workers.Select(w => (w.Worker, (long?)w.Epoch))).ToHashSet(StringComparer.Ordinal);
+            var lines = workers.OrderBy(w => w.Worker, StringComparer.Ordinal)
+                .Select(w => $"{w.Worker} on epoch {w.Epoch}{(behind.Contains(w.Worker) ? " (behind)" : "")}");
+            return $"workers: {string.Join(", ", lines)}; {behind.Count} behind";
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return $"workers: Redis unreachable ({e.Message})";
+        }
     }
 
     private static Command PlanCommand()

@@ -1,3 +1,4 @@
+using LoRAQueue.Admission;
 using LoRAQueue.Core;
 using LoRAQueue.History;
 using LoRAQueue.Messaging;
@@ -41,7 +42,7 @@ internal sealed class DemoPipeline : IAsyncDisposable
     public JobTracker History { get; }
     public IAdapterRegistry Registry { get; }
     public IReadOnlyList<DemoWorker> Workers => _workers;
-    public JobPublisher Publisher => _services.GetRequiredService<JobPublisher>();
+    public JobIntake Intake => _services.GetRequiredService<JobIntake>();
 
     public static async Task<DemoPipeline> StartAsync(DemoAssets assets, IReadOnlyList<IReadOnlyList<int?>> bands, string kernel,
                                                       CapturedLog log, CancellationToken ct)
@@ -60,6 +61,7 @@ internal sealed class DemoPipeline : IAsyncDisposable
         services.AddSingleton<IJobHistory>(history);
         services.AddSingleton<IAdapterRegistry>(registry);
         services.AddLoRAQueueBus(configuration, x => x.AddJobHistoryRecorder());
+        services.AddJobIntake(assets.ModelPath, 4096);
         var provider = services.BuildServiceProvider();
         var pipeline = new DemoPipeline(provider, history, registry);
         try

@@ -110,7 +110,7 @@ internal static class DemoRunner
             {
                 while (Submitted < jobs.Count && workload.Jobs[Submitted].At <= clock.Elapsed)
                 {
-                    await pipeline.Publisher.SubmitAsync(jobs[Submitted] with { SubmittedAt = DateTimeOffset.UtcNow }, ct);
+                    await pipeline.Intake.SubmitAsync(jobs[Submitted] with { SubmittedAt = DateTimeOffset.UtcNow }, ct);
                     Submitted++;
                 }
 

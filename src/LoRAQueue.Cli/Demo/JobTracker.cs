@@ -20,7 +20,7 @@ internal sealed class JobTracker(IJobHistory inner) : IJobHistory
     public int Failed => _finished.Count(kv => !kv.Value);
     public int CompletedBy(string worker) => _completedByWorker.GetValueOrDefault(worker);
 
-    public Task RecordQueuedAsync(SubmitJob job, int? rankBucket, CancellationToken ct) => inner.RecordQueuedAsync(job, rankBucket, ct);
+    public Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct) => inner.RecordQueuedAsync(jobs, ct);
 
     public async Task RecordStartedAsync(JobStarted e, CancellationToken ct)
     {

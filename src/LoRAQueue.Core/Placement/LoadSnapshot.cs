@@ -37,6 +37,9 @@ public sealed record WorkerState
     public IReadOnlyList<int>? RankQueues { get; init; }
     public bool? ServesBase { get; init; }
     public IReadOnlyList<string>? ResidentAdapters { get; init; }
+
+    /// <summary>The placement epoch the worker has applied (0 = none yet); null when not reported.</summary>
+    public long? Epoch { get; init; }
 }
 
 /// <summary>One adapter's demand. <see cref="Id"/> null = the base model (rank 0, no bytes).</summary>

@@ -9,7 +9,7 @@ namespace LoRAQueue.Worker;
 /// The worker's side of the Redis load state: every LoadReportInterval a heartbeat (capacity, memory free, resident
 /// adapters, rank buckets, applied epoch), the token demand of the jobs completed since the last tick (per adapter,
 /// prompt + output tokens; jobs whose producer recorded their demand at admission are not counted again) and its operating points (<see cref="OperatingPointEstimator"/>, after a start-up
-/// calibration); and the placement epoch acknowledged as soon as it is applied. Redis being unreachable never stops
+/// calibration); a heartbeat at once when a placement epoch was applied. Redis being unreachable never stops
 /// the worker: it keeps its last placement, logs a warning and tries again on the next tick, with the demand of the
 /// missed ticks kept until it is written.
 /// </summary>
@@ -24,7 +24,7 @@ public sealed class RedisWorkerReporter : BackgroundService
     private readonly Channel<CompletedJobSample> _completed =
         Channel.CreateBounded<CompletedJobSample>(new BoundedChannelOptions(100_000) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly Dictionary<string, double> _pendingDemand = new(StringComparer.Ordinal);
-    private long _acknowledgedEpoch;
+    private readonly SemaphoreSlim _reportNow = new(0);
     private bool _redisDown;
 
     public RedisWorkerReporter(WorkerNode node, RankQueueEndpoints endpoints, PlacementApplier placement, RedisLoadState state,
@@ -32,7 +32,12 @@ public sealed class RedisWorkerReporter : BackgroundService
     {
         (_node, _endpoints, _placement, _state, _clock, _logger) = (node, endpoints, placement, state, clock, logger);
         node.Stats.JobCompleted += sample => _completed.Writer.TryWrite(sample);
-        placement.Applied += decision => AcknowledgeAsync(decision.Epoch);
+        // A new epoch is reported at once: the scheduler counts a worker behind until its heartbeat shows the epoch.
+        placement.Applied += _ =>
+        {
+            _reportNow.Release();
+            return Task.CompletedTask;
+        };
     }
 
     private const string BaseKey = "";
@@ -56,7 +61,9 @@ public sealed class RedisWorkerReporter : BackgroundService
         var estimator = new OperatingPointEstimator(baseTps, settings.MaxSequences, buckets);
 
         using var timer = new PeriodicTimer(settings.LoadReportInterval, _clock);
-        do
+        Task<bool>? tick = null;
+        Task? applied = null;
+        while (true)
         {
             int largestServed = _endpoints.ConnectedBuckets.OfType<int>().DefaultIfEmpty(0).Max();
             while (_completed.Reader.TryRead(out var sample))
@@ -67,8 +74,20 @@ public sealed class RedisWorkerReporter : BackgroundService
                 _pendingDemand[key] = _pendingDemand.GetValueOrDefault(key) + sample.PromptTokens + sample.OutputTokens;
             }
             await ReportAsync(estimator, largestServed);
+
+            tick ??= timer.WaitForNextTickAsync(stoppingToken).AsTask();
+            applied ??= _reportNow.WaitAsync(stoppingToken);
+            if (await Task.WhenAny(tick, applied).ConfigureAwait(false) == applied)
+            {
+                await applied.ConfigureAwait(false);
+                applied = null;
+            }
+            else
+            {
+                if (!await tick.ConfigureAwait(false)) break;
+                tick = null;
+            }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
     /// <summary>A clean stop takes the worker out of the load state at once rather than at heartbeat expiry.</summary>
@@ -109,7 +128,6 @@ public sealed class RedisWorkerReporter : BackgroundService
                 _pendingDemand.Remove(adapter);
             }
             await _state.SetOperatingPointsAsync(settings.Id, estimator.Points());
-            await AcknowledgeAsync(_placement.Epoch);
             if (_redisDown) _logger.LogInformation("Redis is reachable again; load state reported");
             _redisDown = false;
         }
@@ -117,20 +135,6 @@ public sealed class RedisWorkerReporter : BackgroundService
         {
             if (!_redisDown) _logger.LogWarning("Redis is unreachable; serving with the last placement and retrying: {Message}", e.Message);
             _redisDown = true;
-        }
-    }
-
-    private async Task AcknowledgeAsync(long epoch)
-    {
-        if (epoch <= Interlocked.Read(ref _acknowledgedEpoch)) return;
-        try
-        {
-            await _state.AcknowledgeEpochAsync(_node.Settings.Id, epoch);
-            Interlocked.Exchange(ref _acknowledgedEpoch, Math.Max(epoch, Interlocked.Read(ref _acknowledgedEpoch)));
-        }
-        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
-        {
-            _logger.LogWarning("Could not acknowledge placement epoch {Epoch} in Redis (retried with the next heartbeat): {Message}", epoch, e.Message);
         }
     }
 

@@ -4,10 +4,10 @@ using Microsoft.Extensions.Logging;
 namespace LoRAQueue.Worker;
 
 /// <summary>
-/// Carries out placement commands for one worker, one at a time: plans with <see cref="PlacementPlanner"/>, loads the
-/// adapters it must hold, connects the new rank queues, stops the left ones (their in-flight jobs finish first, see
-/// <see cref="RankQueueEndpoints"/>), evicts what it no longer needs, then raises <see cref="Applied"/> (the Redis
-/// reporter acknowledges the epoch from there).
+/// Carries out placement commands for one worker, one at a time: checks each with <see cref="PlacementPlanner"/>, then
+/// runs its diff — loads the adapters, connects the new rank queues, stops the left ones (their in-flight jobs finish first,
+/// see <see cref="RankQueueEndpoints"/>), evicts — and raises <see cref="Applied"/> (the Redis reporter then sends a
+/// heartbeat at once, so the scheduler sees the new epoch without waiting a report interval).
 /// </summary>
 public sealed class PlacementApplier(WorkerSettings settings, AdapterCache adapters, RankQueueEndpoints endpoints, ILogger<PlacementApplier> logger)
 {
@@ -45,6 +45,10 @@ public sealed class PlacementApplier(WorkerSettings settings, AdapterCache adapt
             }
             await endpoints.ApplyAsync(decision.Queues, ct);
             foreach (var adapterId in decision.Evict) adapters.Evict(adapterId);
+            var target = PlacementPlanner.TargetQueues(command);
+            if (!decision.Queues.SequenceEqual(target))
+                logger.LogWarning("Placement epoch {Epoch}: after its diff this worker consumes [{Queues}], the plan says [{Target}]",
+                    decision.Epoch, Describe(decision.Queues), Describe(target));
 
             Interlocked.Exchange(ref _epoch, decision.Epoch);
             if (Applied is { } applied)

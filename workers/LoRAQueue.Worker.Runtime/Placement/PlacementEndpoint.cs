@@ -1,4 +1,5 @@
 using LoRAQueue.Contracts;
+using LoRAQueue.Messaging;
 using MassTransit;
 
 namespace LoRAQueue.Worker;
@@ -10,10 +11,11 @@ public sealed class PlacementCommandConsumer(PlacementApplier applier) : IConsum
     public Task Consume(ConsumeContext<PlacementCommand> context) => applier.ApplyAsync(context.Message, context.CancellationToken);
 }
 
-/// <summary>The worker's own placement queue, placement-{worker id}, bound to the PlacementCommand fan-out.</summary>
+/// <summary>The worker's own placement queue (<see cref="PlacementTopology"/>): the scheduler sends this worker's commands to
+/// it and to no other worker.</summary>
 public static class PlacementEndpoint
 {
-    public static string QueueName(string workerId) => "placement-" + workerId;
+    public static string QueueName(string workerId) => PlacementTopology.QueueName(workerId);
 
     public static HostReceiveEndpointHandle Connect(IReceiveEndpointConnector connector, string workerId, PlacementApplier applier)
     {
@@ -27,6 +29,7 @@ public static class PlacementEndpoint
                 rabbit.AutoDelete = true;
                 rabbit.Durable = false;
             }
+            endpoint.ConfigureConsumeTopology = false; // no fan-out binding: commands are sent, not published
             endpoint.PrefetchCount = 1;
             endpoint.ConcurrentMessageLimit = 1;
             endpoint.Consumer(() => new PlacementCommandConsumer(applier));

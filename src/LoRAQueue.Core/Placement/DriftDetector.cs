@@ -1,7 +1,4 @@
-using LoRAQueue.Core;
-using LoRAQueue.Core.Placement;
-
-namespace LoRAQueue.Scheduler;
+namespace LoRAQueue.Core.Placement;
 
 public sealed record DriftSettings
 {
@@ -23,11 +20,15 @@ public sealed record DriftSettings
     }
 }
 
-/// <summary>What drift is measured on: demand per rank bucket (0 = base model), the live workers, queue depths.</summary>
+/// <summary>What drift is measured on: demand per rank bucket (0 = base model), the live workers, queue depths, and the
+/// workers that have not applied the latest placement (<see cref="PlacementLag"/>).</summary>
 public sealed record LoadSignature(IReadOnlyDictionary<int, double> DemandByBucket, IReadOnlySet<string> Workers,
                                    IReadOnlyDictionary<string, long> QueueDepths)
 {
-    public static LoadSignature From(LoadSnapshot snapshot, IReadOnlyDictionary<string, long> queueDepths)
+    /// <summary>Workers whose heartbeat shows an epoch older than the latest placement's.</summary>
+    public IReadOnlyList<string> Behind { get; init; } = [];
+
+    public static LoadSignature From(LoadSnapshot snapshot, IReadOnlyDictionary<string, long> queueDepths, long latestEpoch = 0)
     {
         var buckets = snapshot.Buckets();
         var demand = new Dictionary<int, double>();
@@ -36,19 +37,23 @@ public sealed record LoadSignature(IReadOnlyDictionary<int, double> DemandByBuck
             int bucket = a.IsBase ? 0 : buckets.BucketOf(a.Rank);
             demand[bucket] = demand.GetValueOrDefault(bucket) + Math.Max(0, a.DemandTps);
         }
-        return new LoadSignature(demand, snapshot.Workers.Select(w => w.Id).ToHashSet(StringComparer.Ordinal), queueDepths);
+        return new LoadSignature(demand, snapshot.Workers.Select(w => w.Id).ToHashSet(StringComparer.Ordinal), queueDepths)
+        {
+            Behind = PlacementLag.Behind(latestEpoch, snapshot.Workers.Select(w => (w.Id, w.Epoch))),
+        };
     }
 }
 
-public enum DriftReason { None, Initial, Window, WorkerSetChanged, DemandShift, BacklogGrowing }
+public enum DriftReason { None, Initial, Window, WorkerSetChanged, WorkerBehind, DemandShift, BacklogGrowing }
 
 public readonly record struct DriftDecision(DriftReason Reason, string Detail = "")
 {
     public bool Place => Reason != DriftReason.None;
 }
 
-/// <summary>Decides when to recompute the placement: every window, or sooner when the load moved enough — but never
-/// twice within <see cref="DriftSettings.MinInterval"/>, so that noise around a threshold does not flap the workers.</summary>
+/// <summary>Decides when to recompute the placement: every window, or sooner when the load moved enough or a worker has not
+/// applied the last placement (it refused a diff made from a state it no longer has, or restarted) — but never twice
+/// within <see cref="DriftSettings.MinInterval"/>, so that noise around a threshold does not flap the workers.</summary>
 public sealed class DriftDetector(DriftSettings settings)
 {
     public DriftSettings Settings { get; } = settings;
@@ -66,6 +71,7 @@ public sealed class DriftDetector(DriftSettings settings)
             var left = placed.Workers.Except(current.Workers).Order(StringComparer.Ordinal);
             return new(DriftReason.WorkerSetChanged, $"joined [{string.Join(",", joined)}] left [{string.Join(",", left)}]");
         }
+        if (current.Behind.Count > 0) return new(DriftReason.WorkerBehind, $"[{string.Join(",", current.Behind)}] not on the latest epoch");
         double tv = TotalVariation(placed.DemandByBucket, current.DemandByBucket);
         if (tv > Settings.ShareThreshold) return new(DriftReason.DemandShift, $"bucket shares moved {tv:F3}");
         foreach (var (queue, depth) in current.QueueDepths.OrderBy(q => q.Key, StringComparer.Ordinal))
