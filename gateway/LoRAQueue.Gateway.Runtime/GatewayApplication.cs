@@ -39,11 +39,6 @@ public static class GatewayApplication
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning); // no line per request
         configure?.Invoke(builder);
         var settings = GatewaySettings.From(builder.Configuration);
-        if (settings.MigrateOnStart)
-        {
-            using var startupLogging = HostConsoleLogging.CreateStartupFactory();
-            DatabaseMigrator.Migrate(settings.PostgresConnectionString, startupLogging.CreateLogger("LoRAQueue.Gateway"));
-        }
         AddServices(builder, settings);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = settings.MaxBodyBytes);
 
@@ -85,9 +80,9 @@ public static class GatewayApplication
         services.ConfigureHttpJsonOptions(o => GatewayJson.Configure(o.SerializerOptions));
         services.AddProblemDetails();
 
-        services.AddPostgresHistory(settings.PostgresConnectionString,
-            AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets));
-        services.AddTenantStore();
+        using (var startupLogging = HostConsoleLogging.CreateStartupFactory())
+            services.AddJobHistory(settings.PostgresConnectionString, AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets),
+                                   migrate: settings.MigrateOnStart, startupLogging.CreateLogger("LoRAQueue.Gateway"));
         services.AddJobIntake(settings.ModelPath, settings.MaxTokens);
         services.AddSingleton<JobSubmitter>();
         services.AddSingleton<IdempotencyStore>();

@@ -1,12 +1,12 @@
 using LoRAQueue.Hosting;
-using LoRAQueue.Messaging;
 
 namespace LoRAQueue.Gateway;
 
 /// <summary>
 /// The gateway's configuration. Shared keys: LoRAQueue:Postgres:ConnectionString (required), LoRAQueue:Model:Path and
 /// LoRAQueue:AdapterStore:Path (required: the model's context and tokenizer bound prompts; adapters are registered from
-/// the store), LoRAQueue:Redis:Configuration (optional: checked by /healthz when set). Gateway keys: LoRAQueue:Gateway:*.
+/// the store), LoRAQueue:Redis:Configuration (optional: checked by /healthz when set). Gateway keys: LoRAQueue:Gateway:*
+/// (<see cref="GatewayOptions"/>).
 /// </summary>
 public sealed record GatewaySettings
 {
@@ -21,25 +21,32 @@ public sealed record GatewaySettings
     /// <summary>Apply migrations/*.sql at start-up (under the migrator's advisory lock).</summary>
     public bool MigrateOnStart { get; init; } = true;
 
+    /// <summary>The validated settings (<see cref="SectionOptions.Read{T}"/>); a bad or missing one throws
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> naming the key.</summary>
     public static GatewaySettings From(IConfiguration configuration)
     {
-        var gateway = configuration.GetSection("LoRAQueue:Gateway");
-        var d = new GatewaySettings { PostgresConnectionString = "", ModelPath = "", AdapterStorePath = "" };
+        var gateway = SectionOptions.Read<GatewayOptions>(configuration);
         return new GatewaySettings
         {
             PostgresConnectionString = InfrastructureSettings.PostgresConnectionString(configuration),
-            ModelPath = Path.GetFullPath(Required(configuration, "LoRAQueue:Model:Path", "LORAQUEUE__MODEL__PATH",
-                "the base model directory (its config.json and tokenizer bound prompt lengths)")),
-            AdapterStorePath = Path.GetFullPath(Required(configuration, "LoRAQueue:AdapterStore:Path", "LORAQUEUE__ADAPTERSTORE__PATH",
-                "the adapter store directory (POST /v1/adapters registers adapters found there)")),
+            ModelPath = Path.GetFullPath(SectionOptions.Read<ModelOptions>(configuration).Path!),
+            AdapterStorePath = Path.GetFullPath(SectionOptions.Read<AdapterStoreOptions>(configuration).Path!),
             RedisConfiguration = InfrastructureSettings.RedisConfiguration(configuration),
-            MaxTokens = ConfigValues.PositiveInt(gateway, "MaxTokens") ?? d.MaxTokens,
-            MaxBodyBytes = ConfigValues.PositiveInt(gateway, "MaxBodyBytes") ?? d.MaxBodyBytes,
-            MigrateOnStart = ConfigValues.Bool(gateway, "MigrateOnStart") ?? d.MigrateOnStart,
+            MaxTokens = gateway.MaxTokens,
+            MaxBodyBytes = gateway.MaxBodyBytes,
+            MigrateOnStart = gateway.MigrateOnStart,
         };
     }
+}
 
-    private static string Required(IConfiguration configuration, string key, string variable, string what) =>
-        configuration[key] is { Length: > 0 } value ? value
-            : throw new InvalidOperationException($"configuration {key} (env {variable}) must name {what}");
+/// <summary>Section LoRAQueue:Gateway (env LORAQUEUE__GATEWAY__KEY).</summary>
+public sealed class GatewayOptions : ISectionOptions
+{
+    public static string Section => "LoRAQueue:Gateway";
+    public int MaxTokens { get; set; } = 4096;
+    public long MaxBodyBytes { get; set; } = 64L << 20;
+    public bool MigrateOnStart { get; set; } = true;
+
+    public IEnumerable<string> Problems() =>
+        OptionChecks.AtLeast(Section, nameof(MaxTokens), MaxTokens, 1).Concat(OptionChecks.AtLeast(Section, nameof(MaxBodyBytes), MaxBodyBytes, 1));
 }

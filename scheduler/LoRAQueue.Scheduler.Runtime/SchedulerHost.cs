@@ -30,7 +30,6 @@ public static class SchedulerHost
         configure?.Invoke(builder);
         SchedulerOptions options;
         IConnectionMultiplexer redis;
-        NpgsqlDataSource dataSource;
         RedisLoadState loadState;
         try
         {
@@ -38,9 +37,7 @@ public static class SchedulerHost
             PlacementPolicies.Create(options.Policy); // an unknown policy fails at start, not per window
             var redisConfiguration = InfrastructureSettings.RedisConfiguration(builder.Configuration)
                 ?? throw new InvalidOperationException("configuration LoRAQueue:Redis:Configuration (env LORAQUEUE__REDIS__CONFIGURATION) is not set");
-            var postgres = InfrastructureSettings.PostgresConnectionString(builder.Configuration);
-            DatabaseMigrator.Migrate(postgres, startupLogger);
-            dataSource = NpgsqlDataSource.Create(postgres);
+            builder.Services.AddJobHistory(InfrastructureSettings.PostgresConnectionString(builder.Configuration), logger: startupLogger);
             // Redis being down is a state to ride out, not a reason to exit: the multiplexer keeps retrying.
             redis = InfrastructureSettings.ConnectRedis(redisConfiguration);
             loadState = InfrastructureSettings.CreateLoadState(redis, builder.Configuration);
@@ -58,11 +55,8 @@ public static class SchedulerHost
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(redis);
-        services.AddSingleton(dataSource);
-        services.AddSingleton<IJobHistory>(new PostgresJobHistory(dataSource));
-        services.AddSingleton<IAdapterRegistry>(new PostgresAdapterRegistry(dataSource));
         services.AddSingleton(loadState);
-        services.AddSingleton(new PlacementHistory(dataSource));
+        services.AddSingleton(sp => new PlacementHistory(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(new SchedulerLease(redis, options.Id, options.LeaseTime, loadState.Keys.Prefix));
         services.AddLoRAQueueBus(builder.Configuration);
         services.AddOptions<MassTransitHostOptions>().Configure(o =>

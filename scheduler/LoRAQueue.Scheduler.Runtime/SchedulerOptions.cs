@@ -1,5 +1,6 @@
 using System.Globalization;
 using LoRAQueue.Core.Placement;
+using LoRAQueue.Hosting;
 using Microsoft.Extensions.Configuration;
 
 namespace LoRAQueue.Scheduler;
@@ -19,42 +20,9 @@ public sealed record SchedulerOptions
     public TimeSpan CheckInterval { get; init; } = TimeSpan.FromSeconds(5);
     public DriftSettings Drift { get; init; } = new();
 
-    public static SchedulerOptions From(IConfiguration configuration)
-    {
-        var s = configuration.GetSection("LoRAQueue:Scheduler");
-        var defaults = new SchedulerOptions();
-        TimeSpan Seconds(string key, TimeSpan fallback) => s[key] is { Length: > 0 } v
-            ? TimeSpan.FromSeconds(double.Parse(v, CultureInfo.InvariantCulture)) : fallback;
-        double Number(string key, double fallback) => s[key] is { Length: > 0 } v ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
-        var window = Seconds("WindowSeconds", defaults.Window);
-        var options = new SchedulerOptions
-        {
-            Id = s["Id"] is { Length: > 0 } id ? id : defaults.Id,
-            Policy = s["Policy"] is { Length: > 0 } p ? p : defaults.Policy,
-            Window = window,
-            DemandWindows = (int)Number("DemandWindows", defaults.DemandWindows),
-            LeaseTime = Seconds("LeaseSeconds", defaults.LeaseTime),
-            CheckInterval = Seconds("CheckSeconds", defaults.CheckInterval),
-            Drift = new DriftSettings
-            {
-                Window = window,
-                MinInterval = Seconds("MinIntervalSeconds", defaults.Drift.MinInterval),
-                ShareThreshold = Number("DriftThreshold", defaults.Drift.ShareThreshold),
-                BacklogGrowth = (long)Number("BacklogGrowth", defaults.Drift.BacklogGrowth),
-            },
-        };
-        options.Validate();
-        return options;
-    }
-
-    public void Validate()
-    {
-        if (Window <= TimeSpan.Zero) throw new FormatException("LoRAQueue:Scheduler:WindowSeconds must be > 0");
-        if (LeaseTime < TimeSpan.FromMilliseconds(100)) throw new FormatException("LoRAQueue:Scheduler:LeaseSeconds must be ≥ 0.1");
-        if (CheckInterval <= TimeSpan.Zero) throw new FormatException("LoRAQueue:Scheduler:CheckSeconds must be > 0");
-        if (DemandWindows < 1) throw new FormatException("LoRAQueue:Scheduler:DemandWindows must be ≥ 1");
-        Drift.Validate();
-    }
+    /// <summary>The validated settings of section LoRAQueue:Scheduler (<see cref="SchedulerSettings"/>); a bad one throws
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> naming the key.</summary>
+    public static SchedulerOptions From(IConfiguration configuration) => SectionOptions.Read<SchedulerSettings>(configuration).ToOptions();
 
     /// <summary>Demand is read in whole windows of whole buckets, no further back than Redis keeps it.</summary>
     public void ValidateAgainst(LoRAQueue.LoadState.LoadStateOptions loadState)
@@ -65,5 +33,60 @@ public sealed record SchedulerOptions
         if (Window * DemandWindows > loadState.DemandRetention)
             throw new FormatException($"{DemandWindows} demand windows of {Window.TotalSeconds} s reach further back than " +
                                       $"LoRAQueue:LoadState:DemandRetentionSeconds ({loadState.DemandRetention.TotalSeconds} s)");
+    }
+}
+
+/// <summary>Section LoRAQueue:Scheduler as configured (durations in seconds); <see cref="SchedulerOptions"/> derives from it.</summary>
+public sealed class SchedulerSettings : ISectionOptions
+{
+    public static string Section => "LoRAQueue:Scheduler";
+    private static readonly SchedulerOptions Defaults = new();
+
+    public string? Id { get; set; }
+    public string Policy { get; set; } = Defaults.Policy;
+    public double WindowSeconds { get; set; } = Defaults.Window.TotalSeconds;
+    public int DemandWindows { get; set; } = Defaults.DemandWindows;
+    public double LeaseSeconds { get; set; } = Defaults.LeaseTime.TotalSeconds;
+    public double CheckSeconds { get; set; } = Defaults.CheckInterval.TotalSeconds;
+    public double MinIntervalSeconds { get; set; } = Defaults.Drift.MinInterval.TotalSeconds;
+    public double DriftThreshold { get; set; } = Defaults.Drift.ShareThreshold;
+    public long BacklogGrowth { get; set; } = Defaults.Drift.BacklogGrowth;
+
+    public IEnumerable<string> Problems()
+    {
+        var problems = new List<string>();
+        problems.AddRange(OptionChecks.OneOf(Section, nameof(Policy), Policy, [.. PlacementPolicies.Names]));
+        problems.AddRange(OptionChecks.Positive(Section, nameof(WindowSeconds), WindowSeconds));
+        problems.AddRange(OptionChecks.AtLeast(Section, nameof(LeaseSeconds), LeaseSeconds, 0.1));
+        problems.AddRange(OptionChecks.Positive(Section, nameof(CheckSeconds), CheckSeconds));
+        problems.AddRange(OptionChecks.AtLeast(Section, nameof(DemandWindows), DemandWindows, 1));
+        if (!(MinIntervalSeconds >= 0 && MinIntervalSeconds <= WindowSeconds))
+            problems.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{Section}:MinIntervalSeconds must be between 0 and WindowSeconds ({WindowSeconds}) (got {MinIntervalSeconds})"));
+        if (!(DriftThreshold > 0 && DriftThreshold <= 1))
+            problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Section}:DriftThreshold must be in (0, 1] (got {DriftThreshold})"));
+        problems.AddRange(OptionChecks.AtLeast(Section, nameof(BacklogGrowth), BacklogGrowth, 1));
+        return problems;
+    }
+
+    public SchedulerOptions ToOptions()
+    {
+        var window = TimeSpan.FromSeconds(WindowSeconds);
+        return new SchedulerOptions
+        {
+            Id = Id is { Length: > 0 } id ? id : Defaults.Id,
+            Policy = PlacementPolicies.Names.First(n => n.Equals(Policy.Trim(), StringComparison.OrdinalIgnoreCase)),
+            Window = window,
+            DemandWindows = DemandWindows,
+            LeaseTime = TimeSpan.FromSeconds(LeaseSeconds),
+            CheckInterval = TimeSpan.FromSeconds(CheckSeconds),
+            Drift = new DriftSettings
+            {
+                Window = window,
+                MinInterval = TimeSpan.FromSeconds(MinIntervalSeconds),
+                ShareThreshold = DriftThreshold,
+                BacklogGrowth = BacklogGrowth,
+            },
+        };
     }
 }

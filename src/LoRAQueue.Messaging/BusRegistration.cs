@@ -6,6 +6,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using LoRAQueue.Hosting;
 
 namespace LoRAQueue.Messaging;
 
@@ -48,8 +50,8 @@ public static class BusRegistration
 
         if (transport == TransportKind.RabbitMq)
         {
-            var settings = RabbitMqSettings.From(configuration);
-            services.TryAddSingleton(settings);
+            services.AddSectionOptions<RabbitMqSettings>(configuration); // validated at start-up
+            services.TryAddSingleton(sp => sp.GetRequiredService<IOptions<RabbitMqSettings>>().Value);
             services.TryAddSingleton<IRankQueueDeclarer>(sp => new RabbitMqRankQueueDeclarer(sp.GetRequiredService<RabbitMqSettings>(),
                 sp.GetRequiredService<RankBuckets>(), sp.GetRequiredService<ILogger<RabbitMqRankQueueDeclarer>>()));
             services.TryAddSingleton<IQueueDepthReader>(sp => new RabbitMqQueueDepthReader(sp.GetRequiredService<RabbitMqSettings>(),

@@ -7,39 +7,43 @@ using System.Text;
 namespace LoRAQueue.Webhooks;
 
 /// <summary>
-/// Sends one signed POST. One long-lived HttpClient whose handler follows no redirects, uses no proxy, and checks
-/// the address of every connection it opens (a host that resolved to a public address at submission may resolve to
-/// a private one now: DNS rebinding). At most <see cref="MaxErrorBodyBytes"/> of a response body are read.
+/// Sends one signed POST through the "webhooks" client of <see cref="IHttpClientFactory"/>, whose primary handler
+/// (<see cref="CreateHandler"/>) follows no redirects, uses no proxy, and checks the address of every connection it opens
+/// (a host that resolved to a public address at submission may resolve to a private one now: DNS rebinding). At most
+/// <see cref="MaxErrorBodyBytes"/> of a response body are read.
 /// </summary>
-internal sealed class WebhookSender : IDisposable
+internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions options, TimeProvider time)
 {
+    public const string ClientName = "webhooks";
     public const int MaxErrorBodyBytes = 1024;
 
-    private readonly HttpClient _client;
-    private readonly AddressPolicy _policy;
-    private readonly TimeSpan _timeout;
-    private readonly TimeProvider _time;
+    private readonly TimeSpan _timeout = options.Timeout;
+    private readonly TimeProvider _time = time;
 
-    public WebhookSender(WebhookOptions options, TimeProvider time)
+    /// <summary>The client's settings: no timeout of its own (each attempt has <see cref="WebhookOptions.Timeout"/>), our user agent.</summary>
+    public static void ConfigureClient(HttpClient client)
     {
-        _policy = new AddressPolicy(options);
-        _timeout = options.Timeout;
-        _time = time;
-        var handler = new SocketsHttpHandler
+        client.Timeout = Timeout.InfiniteTimeSpan;
+        client.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("LoRAQueue-Webhooks", "1"));
+    }
+
+    /// <summary>The primary handler: no redirects, proxy, cookies or decompression; connect-time address check.</summary>
+    public static SocketsHttpHandler CreateHandler(WebhookOptions options)
+    {
+        var policy = new AddressPolicy(options);
+        return new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
             UseProxy = false,
             UseCookies = false,
             AutomaticDecompression = DecompressionMethods.None,
             ConnectTimeout = options.Timeout,
-            ConnectCallback = ConnectCheckedAsync,
+            ConnectCallback = (context, ct) => ConnectCheckedAsync(policy, context, ct),
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
             MaxResponseDrainSize = 64 * 1024,
             MaxResponseHeadersLength = 64, // KiB
         };
-        _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        _client.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("LoRAQueue-Webhooks", "1"));
     }
 
     /// <summary>One attempt. Never throws for the receiver's faults; throws only when <paramref name="stopping"/> fires.</summary>
@@ -80,7 +84,7 @@ internal sealed class WebhookSender : IDisposable
         timeout.CancelAfter(_timeout);
         try
         {
-            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             int code = (int)response.StatusCode;
             if (code is >= 200 and < 300) return new AttemptOutcome(at, code, Elapsed(), null);
             string excerpt = await ReadExcerptAsync(response, timeout.Token);
@@ -129,18 +133,18 @@ internal sealed class WebhookSender : IDisposable
 
     /// <summary>Resolves the host and connects only to addresses the policy accepts (every address, for an
     /// AllowedHosts name). Refusing all of them fails the attempt with the reason.</summary>
-    private async ValueTask<Stream> ConnectCheckedAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    private static async ValueTask<Stream> ConnectCheckedAsync(AddressPolicy policy, SocketsHttpConnectionContext context, CancellationToken ct)
     {
         string host = context.DnsEndPoint.Host;
         IPAddress[] addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(host, ct);
-        bool exempt = literal is null && _policy.IsAllowedHost(host);
+        bool exempt = literal is null && policy.IsAllowedHost(host);
         var refusals = new List<string>();
         Exception? lastError = null;
         foreach (var address in addresses)
         {
-            if (!exempt && _policy.Refusal(address) is { } why)
+            if (!exempt && policy.Refusal(address) is { } why)
             {
                 refusals.Add($"{address} is {why}");
                 continue;
@@ -167,6 +171,4 @@ internal sealed class WebhookSender : IDisposable
             ? $"{host} has no addresses"
             : $"refused to connect to {host}: {string.Join("; ", refusals)} (webhooks must reach a public address)");
     }
-
-    public void Dispose() => _client.Dispose();
 }

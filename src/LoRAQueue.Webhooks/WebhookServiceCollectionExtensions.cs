@@ -11,7 +11,7 @@ public static class WebhookServiceCollectionExtensions
 {
     /// <summary>
     /// <see cref="WebhookOptions"/> (section LoRAQueue:Webhooks, read now so bad settings fail at start-up),
-    /// <see cref="WebhookUrlValidator"/>, <see cref="WebhookDeliveryStore"/>, the dispatcher and the batch-completion
+    /// <see cref="WebhookUrlValidator"/>, <see cref="WebhookDeliveryStore"/>, the "webhooks" HTTP client (IHttpClientFactory), the dispatcher and the batch-completion
     /// watcher (hosted services). Needs an <see cref="NpgsqlDataSource"/> registered by the host, and the database
     /// migrated (migrations/0005_webhooks.sql).
     /// </summary>
@@ -23,7 +23,13 @@ public static class WebhookServiceCollectionExtensions
         services.AddSingleton(sp => new WebhookUrlValidator(sp.GetRequiredService<WebhookOptions>()));
         services.AddSingleton(sp => new WebhookDeliveryStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(sp => new DeliveryQueue(sp.GetRequiredService<NpgsqlDataSource>()));
-        services.AddSingleton(sp => new WebhookSender(sp.GetRequiredService<WebhookOptions>(), sp.GetRequiredService<TimeProvider>()));
+        // The factory pools the handler; its connections last 2 minutes (PooledConnectionLifetime), so DNS changes are seen
+        // without rotating handlers. No request logging: URLs may carry the receiver's tokens.
+        services.AddHttpClient(WebhookSender.ClientName, WebhookSender.ConfigureClient)
+            .ConfigurePrimaryHttpMessageHandler(sp => WebhookSender.CreateHandler(sp.GetRequiredService<WebhookOptions>()))
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers();
+        services.AddSingleton<WebhookSender>();
         services.AddSingleton<IHostedService, WebhookDispatcher>();
         services.AddSingleton<IHostedService, BatchCompletionWatcher>();
         return services;

@@ -71,6 +71,29 @@ public sealed class DemoTests(DemoCacheFixture cache) : IClassFixture<DemoCacheF
         Assert.True(root.GetProperty("output_tokens").GetInt64() > 0);
     }
 
+    [Fact]
+    public async Task Without_a_terminal_progress_is_one_line_per_interval_not_a_line_per_change()
+    {
+        var options = new DemoOptions { Jobs = 30, Workers = 3, Seed = 5, Speedup = 4, CacheRoot = cache.Root,
+                                        ProgressLineInterval = TimeSpan.FromMilliseconds(500) };
+        var output = new StringWriter();
+        var lines = new List<string>();
+
+        var outcome = await DemoRunner.RunAsync(options, Commands.CliOutput.ConsoleFor(output), new SyncLines(lines), Ct);
+
+        Assert.True(outcome.Summary.AllCompleted);
+        var progress = lines.Where(l => l.Contains("submitted ", StringComparison.Ordinal)).ToList();
+        // One per 0.5 s of replay plus the closing one; Spectre's fallback wrote a line per task change.
+        Assert.InRange(progress.Count, 1, (int)(outcome.Summary.WallSeconds / 0.5) + 2);
+        Assert.Contains("finished 30/30; worker-1 ", progress[^1]);
+        Assert.Empty(output.ToString()); // nothing else went to the non-interactive console during the replay
+    }
+
+    private sealed class SyncLines(List<string> lines) : IProgress<string>
+    {
+        public void Report(string value) { lock (lines) lines.Add(value); }
+    }
+
     [Theory]
     [InlineData("--workers", "7", "--workers must be 1 to 6")]
     [InlineData("--jobs", "0", "--jobs must be at least 1")]

@@ -35,7 +35,7 @@ public sealed class BatchTests(GatewayFixture fixture)
             .Select(e => (e.GetProperty("line").GetInt32(), e.GetProperty("custom_id").GetString(), e.GetProperty("code").GetString())).ToList();
         Assert.Equal([(10, "c10", "unknown_adapter"), (50, null, "invalid_json"), (90, "c90", "invalid_request")], errors);
 
-        var queued = await Eventually.Until(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 97, "97 queued jobs");
+        var queued = await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 97, "97 queued jobs");
         Assert.All(queued, j => Assert.Equal(batchId, j.BatchId));
         Assert.All(queued, j => Assert.Equal("nlp", j.Metadata!["team"]));
         Assert.Equal(Enumerable.Range(1, 100).Where(i => i is not (10 or 50 or 90)).Select(i => $"c{i}").Order(),

@@ -1,23 +1,17 @@
 using System.Net;
 using LoRAQueue.Formats;
 using LoRAQueue.LoadState;
-using StackExchange.Redis;
 
 namespace LoRAQueue.Gateway.Tests;
 
 /// <summary>The gateway counts each admitted job's demand in Redis, and marks the job so that workers do not count it again.</summary>
-public sealed class DemandTests
+public sealed class DemandTests(RedisFixture redisFixture) : IClassFixture<RedisFixture>
 {
-    /// <summary>The test Redis and a key prefix of this test's own.</summary>
-    internal static (string Configuration, string Prefix) RedisOfThisTest() =>
-        (Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
-            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: run scripts/test.sh"),
-         $"lqtest:{Guid.NewGuid():N}:");
-
     [Fact]
     public async Task An_admitted_job_adds_its_prompt_and_max_tokens_to_the_adapters_demand_and_is_marked_recorded()
     {
-        var (redis, prefix) = RedisOfThisTest();
+        string redis = RedisFixture.Configuration;
+        string prefix = redisFixture.NewPrefix(); // the fixture deletes its keys
         await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
         {
             ["LoRAQueue:Redis:Configuration"] = redis,
@@ -28,21 +22,17 @@ public sealed class DemandTests
         const string prompt = "Count what this job may cost";
         var id = await tenant.Http.SubmitJob(new { adapter, prompt, max_tokens = 12 });
 
-        var queued = await Eventually.Until(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job");
+        var queued = await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job");
         Assert.Equal(id, queued[0].JobId);
         Assert.True(queued[0].DemandRecorded);
 
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
-        var state = new RedisLoadState(connection, prefix: prefix);
+        var state = new RedisLoadState(redisFixture.Redis, prefix: prefix);
         int promptTokens = ModelTokenizer.Load(server.ModelPath).Encode(prompt).Count;
         // Windows end at the start of the current bucket: read a little later than now to include the submission.
-        var demand = await Eventually.Until(
+        var demand = await Eventually.WaitAsync(
             () => state.GetDemandWindowsAsync(TimeSpan.FromSeconds(10), 2, DateTimeOffset.UtcNow.AddSeconds(10)),
             ds => ds.Any(d => d.AdapterId == adapter), "the adapter's demand in Redis");
         Assert.Equal(promptTokens + 12, demand.Single(d => d.AdapterId == adapter).WindowsTps.Sum() * 10, 6);
-        foreach (var endpoint in connection.GetEndPoints())
-            await foreach (var key in connection.GetServer(endpoint).KeysAsync(pattern: prefix + "*"))
-                await connection.GetDatabase().KeyDeleteAsync(key);
     }
 
     [Fact]
@@ -55,17 +45,18 @@ public sealed class DemandTests
         var tenant = await server.CreateTenantAsync();
         var response = await tenant.Http.PostJob(new { prompt = "Redis is down", max_tokens = 4 });
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        await Eventually.Until(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job on its queue");
+        await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job on its queue");
     }
 }
 
 /// <summary>/metrics says which workers have not applied the latest placement, from their heartbeats and the placements table.</summary>
-public sealed class PlacementMetricsTests
+public sealed class PlacementMetricsTests(RedisFixture redisFixture) : IClassFixture<RedisFixture>
 {
     [Fact]
     public async Task Metrics_count_the_workers_behind_the_latest_placement()
     {
-        var (redis, prefix) = DemandTests.RedisOfThisTest();
+        string redis = RedisFixture.Configuration;
+        string prefix = redisFixture.NewPrefix();
         await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
         {
             ["LoRAQueue:Redis:Configuration"] = redis,
@@ -74,8 +65,7 @@ public sealed class PlacementMetricsTests
         await using (var command = server.Database.DataSource.CreateCommand(
             "INSERT INTO placements (epoch, policy, reason, created_at, inputs, plan) VALUES (7, 'loraserve', 'test', now(), '{}', '{\"workers\": []}')"))
             await command.ExecuteNonQueryAsync();
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
-        var state = new RedisLoadState(connection, prefix: prefix);
+        var state = new RedisLoadState(redisFixture.Redis, prefix: prefix);
         await state.WriteHeartbeatAsync(new WorkerHeartbeat { Worker = "w1", Epoch = 7 });
         await state.WriteHeartbeatAsync(new WorkerHeartbeat { Worker = "w2", Epoch = 5 });
 

@@ -25,7 +25,7 @@ public sealed class JobSubmissionTests(GatewayFixture fixture)
         Assert.Equal(32, accepted.GetProperty("rank_bucket").GetInt32());
         Assert.Equal($"/v1/jobs/{id}", response.Headers.Location?.OriginalString);
 
-        var queued = await Eventually.Until(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job on its queue");
+        var queued = await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job on its queue");
         var job = queued[0];
         Assert.Equal((id, adapter, "Summarise the ticket", 16, "c-1"), (job.JobId, job.AdapterId, job.Prompt, job.MaxTokens, job.CustomId));
         Assert.Equal((0.7f, 0.9f, 40, 7UL), (job.Sampling!.Temperature, job.Sampling.TopP, job.Sampling.TopK, job.Sampling.Seed));
@@ -44,7 +44,7 @@ public sealed class JobSubmissionTests(GatewayFixture fixture)
     {
         var tenant = await Server.CreateTenantAsync();
         Guid id = await tenant.Http.SubmitJob(new { prompt = "hello" });
-        var queued = await Eventually.Until(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job");
+        var queued = await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 1, "the job");
         Assert.Equal((id, null, 64, null), (queued[0].JobId, queued[0].AdapterId, queued[0].MaxTokens, queued[0].Sampling));
     }
 
@@ -73,7 +73,7 @@ public sealed class JobSubmissionTests(GatewayFixture fixture)
         await using var connection = await Server.Database.DataSource.OpenConnectionAsync();
         Assert.Equal(1, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM jobs WHERE tenant = @T", new { T = tenant.Id }));
         Guid marker = await tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
-        await Eventually.Until(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == marker), "the marker");
+        await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == marker), "the marker");
         Assert.Equal([id, marker], Server.QueuedFor(tenant.Id).Select(j => j.JobId));
     }
 

@@ -13,7 +13,7 @@ public sealed class OperationsTests(GatewayFixture fixture)
     public async Task Healthz_reports_each_dependency_and_200_when_all_are_reachable()
     {
         using var client = Server.Client();
-        var response = await Eventually.Until(() => client.GetAsync("/healthz"), r => r.StatusCode == HttpStatusCode.OK, "a healthy gateway");
+        var response = await Eventually.WaitAsync(() => client.GetAsync("/healthz"), r => r.StatusCode == HttpStatusCode.OK, "a healthy gateway");
         var body = await response.JsonOf();
         Assert.Equal("healthy", body.GetProperty("status").GetString());
         var checks = body.GetProperty("checks");
@@ -54,7 +54,7 @@ public sealed class OperationsTests(GatewayFixture fixture)
         });
 
         using var client = Server.Client();
-        string text = await Eventually.Until(() => client.GetStringAsync("/metrics"),
+        string text = await Eventually.WaitAsync(() => client.GetStringAsync("/metrics"),
             t => t.Contains("loraqueue_job_total_seconds_count{rank_bucket=\"64\"} 1"), "the completed job in the histograms");
         Assert.Matches("loraqueue_jobs\\{status=\"queued\",rank_bucket=\"base\"\\} [1-9]", text);
         Assert.Contains("# TYPE loraqueue_queue_depth gauge", text);

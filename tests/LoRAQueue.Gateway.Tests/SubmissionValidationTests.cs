@@ -87,7 +87,7 @@ public sealed class SubmissionValidationTests(GatewayFixture fixture)
     {
         var marker = tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
         Guid markerId = await marker;
-        await Eventually.Until(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == markerId), "the marker job");
+        await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == markerId), "the marker job");
         Assert.Equal([markerId], Server.QueuedFor(tenant.Id).Select(j => j.JobId));
         var history = await Server.History.ListAsync(new JobQuery(Tenant: tenant.Id), CancellationToken.None);
         Assert.Equal([markerId], history.Items.Select(j => j.JobId));

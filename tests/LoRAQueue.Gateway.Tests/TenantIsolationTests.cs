@@ -66,7 +66,7 @@ public sealed class TenantIsolationTests(GatewayFixture fixture)
             JobId = job, Tenant = a.Id, OutputText = "done", FinishReason = "eos", WebhookUrl = "http://127.0.0.1:9/hook",
             SubmittedAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow,
         });
-        var list = await Eventually.Until(
+        var list = await Eventually.WaitAsync(
             async () => await (await a.Http.GetAsync($"/v1/webhooks/deliveries?job_id={job}")).AssertStatus(HttpStatusCode.OK),
             l => l.GetProperty("data").GetArrayLength() == 1, "the delivery of a's job");
         var delivery = list.GetProperty("data")[0];

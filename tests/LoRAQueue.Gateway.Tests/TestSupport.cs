@@ -79,19 +79,3 @@ public static class Http
     }
 }
 
-/// <summary>Polls a condition until it holds or the deadline passes (never a fixed sleep as synchronisation).</summary>
-public static class Eventually
-{
-    public static async Task<T> Until<T>(Func<Task<T>> probe, Func<T, bool> done, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        T value = await probe();
-        while (!done(value))
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}; last value: {value}");
-            await Task.Delay(50);
-            value = await probe();
-        }
-        return value;
-    }
-}

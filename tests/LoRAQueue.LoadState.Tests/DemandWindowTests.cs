@@ -51,7 +51,7 @@ public sealed class DemandWindowTests(RedisFixture redis) : IClassFixture<RedisF
         var fresh = await state.GetDemandWindowsAsync(bucket, 4, recorded + bucket);
         Assert.Equal(500, fresh.Single().WindowsTps[^1], 6);
 
-        bool expired = await RedisFixture.EventuallyAsync(
+        bool expired = await Eventually.HoldsWithinAsync(
             async () => (await state.GetDemandWindowsAsync(bucket, 4)).Count == 0, TimeSpan.FromSeconds(10));
         Assert.True(expired, "demand recorded with a 1 s retention was still listed after 10 s");
         long index = recorded.ToUnixTimeMilliseconds() / 100;

@@ -39,7 +39,7 @@ public sealed class HeartbeatTests(RedisFixture redis) : IClassFixture<RedisFixt
         await state.WriteHeartbeatAsync(Beat("steady"), TimeSpan.FromSeconds(30));
         Assert.Equal(2, (await state.GetLiveWorkersAsync()).Count);
 
-        bool gone = await RedisFixture.EventuallyAsync(
+        bool gone = await Eventually.HoldsWithinAsync(
             async () => (await state.GetLiveWorkersAsync()).All(w => w.Worker != "short-lived"), TimeSpan.FromSeconds(10));
 
         Assert.True(gone, "a heartbeat with a 1 s TTL was still listed after 10 s");

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace LoRAQueue.Scheduler.Tests;
 
 /// <summary>The loop end to end on real Redis and Postgres, publishing into MassTransit's in-memory test harness.</summary>
-public class PlacementLoopTests(RedisFixture redis, PostgresFixture postgres) : IClassFixture<RedisFixture>, IClassFixture<PostgresFixture>
+public class PlacementLoopTests(WarmRedisFixture redis, PostgresFixture postgres) : IClassFixture<WarmRedisFixture>, IClassFixture<PostgresFixture>
 {
     private static readonly SchedulerOptions Options = new() { Policy = "loraserve", LeaseTime = TimeSpan.FromSeconds(10) };
 

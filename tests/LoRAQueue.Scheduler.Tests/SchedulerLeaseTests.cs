@@ -3,7 +3,7 @@ using StackExchange.Redis;
 
 namespace LoRAQueue.Scheduler.Tests;
 
-public class SchedulerLeaseTests(RedisFixture redis) : IClassFixture<RedisFixture>
+public class SchedulerLeaseTests(WarmRedisFixture redis) : IClassFixture<WarmRedisFixture>
 {
     // Short enough to watch a takeover, long enough that a Redis round trip on a busy 2-core box stays well inside it.
     private static readonly TimeSpan LeaseTime = TimeSpan.FromSeconds(2);

@@ -4,38 +4,18 @@ using StackExchange.Redis;
 
 namespace LoRAQueue.Scheduler.Tests;
 
-/// <summary>The real Redis that scripts/services.sh started, and a random key prefix per test class; its keys are
-/// deleted afterwards.</summary>
-public sealed class RedisFixture : IAsyncLifetime
+/// <summary>The shared <see cref="RedisFixture"/>, with the lease's code paths warmed (JIT, script cache) so that the first
+/// timed call in a test is not the slowest.</summary>
+public sealed class WarmRedisFixture : RedisFixture
 {
-    public const string Variable = "LORAQUEUE__REDIS__CONFIGURATION";
-
-    public string Prefix { get; } = $"lqtest:{Guid.NewGuid():N}:";
-    public ConnectionMultiplexer Redis { get; private set; } = null!;
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        string configuration = Environment.GetEnvironmentVariable(Variable)
-            ?? throw new InvalidOperationException($"{Variable} is not set: these tests need the real Redis. Run " +
-                                                   "`bash scripts/services.sh start` and `eval \"$(bash scripts/services.sh env)\"` first.");
-        Redis = await ConnectionMultiplexer.ConnectAsync(configuration);
-        // Warm the lease's code paths (JIT, script cache) so that the first timed call in a test is not the slowest.
+        await base.InitializeAsync();
         var warm = new SchedulerLease(Redis, "warm-up", TimeSpan.FromSeconds(5), Prefix + "warm-up:");
         await warm.AcquireOrRenewAsync();
         await warm.AcquireOrRenewAsync();
         await warm.NextEpochAsync();
         await warm.ReleaseAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var endpoint in Redis.GetEndPoints())
-        {
-            var keys = new List<RedisKey>();
-            await foreach (var key in Redis.GetServer(endpoint).KeysAsync(pattern: Prefix + "*")) keys.Add(key);
-            if (keys.Count > 0) await Redis.GetDatabase().KeyDeleteAsync([.. keys]);
-        }
-        await Redis.DisposeAsync();
     }
 }
 

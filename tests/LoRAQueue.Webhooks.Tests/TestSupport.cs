@@ -8,20 +8,6 @@ using Npgsql;
 
 namespace LoRAQueue.Webhooks.Tests;
 
-public static class Eventually
-{
-    /// <summary>Polls <paramref name="condition"/> until it holds; fails naming <paramref name="what"/> at the deadline.</summary>
-    public static async Task UntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting until {what}");
-            await Task.Delay(25);
-        }
-    }
-}
-
 /// <summary>Rows the gateway and the history recorder would write.</summary>
 public static class Rows
 {

@@ -64,13 +64,6 @@ public sealed class PlacementSwitchTests : IDisposable
         Assert.Equal(new int?[] { null, 8, 32 }, worker.Queues);
     }
 
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the placement was not applied within 30 s");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntil(Func<bool> condition) =>
+        Eventually.UntilAsync(() => Task.FromResult(condition()), "the placement to be applied", TimeSpan.FromSeconds(30));
 }

@@ -20,10 +20,7 @@ public sealed class RedisReportingTests : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private static async Task<ConnectionMultiplexer> ConnectAsync() =>
-        await ConnectionMultiplexer.ConnectAsync(Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION")
-            ?? throw new InvalidOperationException("LORAQUEUE__REDIS__CONFIGURATION is not set: this test needs a real Redis " +
-                                                   "(`bash scripts/services.sh start`, then `eval \"$(bash scripts/services.sh env)\"`)"));
+    private static async Task<ConnectionMultiplexer> ConnectAsync() => await ConnectionMultiplexer.ConnectAsync(RedisFixture.Configuration);
 
     [Fact]
     public async Task The_reporter_writes_heartbeat_demand_operating_points_and_the_applied_epoch()
@@ -80,19 +77,10 @@ public sealed class RedisReportingTests : IDisposable
         }
         finally
         {
-            foreach (var endpoint in redis.GetEndPoints())
-                await foreach (var key in redis.GetServer(endpoint).KeysAsync(pattern: _prefix + "*"))
-                    await redis.GetDatabase().KeyDeleteAsync(key);
+            await RedisFixture.DeleteKeysAsync(redis, _prefix);
         }
     }
 
-    private static async Task WaitUntil(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the load state did not show up in Redis within 60 s");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntil(Func<Task<bool>> condition) =>
+        Eventually.UntilAsync(condition, "the load state to show up in Redis", TimeSpan.FromSeconds(60));
 }

@@ -34,7 +34,8 @@ public static class WorkerHost
             runtime = EngineRuntime.Load(settings);
             startupLogger.LogInformation("Worker {Worker}: model {Model} ({Bytes:N0} bytes of weights), {Blocks} KV blocks, max {Sequences} sequences",
                 settings.Id, settings.ModelPath, runtime.Model.WeightBytes, runtime.Engine.KvBlockCount, settings.MaxSequences);
-            builder.Services.AddWorkerHistory(builder.Configuration, settings, buckets, startupLogger);
+            builder.Services.AddJobHistory(InfrastructureSettings.OptionalPostgresConnectionString(builder.Configuration),
+                AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets), logger: startupLogger);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or ArgumentException or MigrationException
                                        or Npgsql.NpgsqlException)

@@ -1,11 +1,13 @@
 using System.Globalization;
 using LoRAQueue.Core;
-using LoRAQueue.Messaging;
+using LoRAQueue.Hosting;
+using LoRAQueue.Kernels;
 using Microsoft.Extensions.Configuration;
 
 namespace LoRAQueue.Worker;
 
-/// <summary>The worker's configuration: LoRAQueue:Model:Path, LoRAQueue:AdapterStore:Path and LoRAQueue:Worker:*.</summary>
+/// <summary>The worker's configuration: LoRAQueue:Model:Path, LoRAQueue:AdapterStore:Path, LoRAQueue:Worker:* (bound as
+/// <see cref="WorkerOptions"/>) and LoRAQueue:Recorder:Enabled.</summary>
 public sealed record WorkerSettings
 {
     public required string Id { get; init; }
@@ -26,39 +28,81 @@ public sealed record WorkerSettings
     public TimeSpan LoadReportInterval { get; init; } = TimeSpan.FromSeconds(5);
     public bool RecorderEnabled { get; init; } = true;
 
+    /// <summary>The validated settings (<see cref="SectionOptions.Read{T}"/>); a bad or missing one throws
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> naming the key.</summary>
     public static WorkerSettings From(IConfiguration configuration, RankBuckets buckets)
     {
-        var worker = configuration.GetSection("LoRAQueue:Worker");
-        var modelPath = configuration["LoRAQueue:Model:Path"];
-        if (string.IsNullOrWhiteSpace(modelPath))
-            throw new InvalidOperationException("configuration LoRAQueue:Model:Path (env LORAQUEUE__MODEL__PATH) must name the base model directory");
-        var storePath = configuration["LoRAQueue:AdapterStore:Path"];
-        if (string.IsNullOrWhiteSpace(storePath))
-            throw new InvalidOperationException("configuration LoRAQueue:AdapterStore:Path (env LORAQUEUE__ADAPTERSTORE__PATH) must name the adapter store directory");
-        var queues = worker["RankQueues"] is { Length: > 0 } text
-            ? RankBuckets.ParseQueueList(text)
-            : [null, .. buckets.Boundaries.Select(b => (int?)b)];
-        if (queues.Count == 0) throw new InvalidOperationException("configuration LoRAQueue:Worker:RankQueues lists no queue");
-
-        var d = new WorkerSettings { Id = "", ModelPath = "", AdapterStorePath = "", RankQueues = [] };
+        var worker = SectionOptions.Read<WorkerOptions>(configuration);
+        string modelPath = SectionOptions.Read<ModelOptions>(configuration).Path!;
+        string storePath = SectionOptions.Read<AdapterStoreOptions>(configuration).Path!;
         return new WorkerSettings
         {
-            Id = worker["Id"] is { Length: > 0 } id ? id : $"{Environment.MachineName}-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}",
+            Id = worker.Id is { Length: > 0 } id ? id : $"{Environment.MachineName}-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}",
             ModelPath = Path.GetFullPath(modelPath),
             AdapterStorePath = Path.GetFullPath(storePath),
-            RankQueues = queues,
-            MaxSequences = ConfigValues.PositiveInt(worker, "MaxSequences") ?? d.MaxSequences,
-            MaxBatchTokens = ConfigValues.PositiveInt(worker, "MaxBatchTokens") ?? d.MaxBatchTokens,
-            KvCacheMb = ConfigValues.PositiveInt(worker, "KvCacheMb") ?? d.KvCacheMb,
-            Kernel = worker["Kernel"] is { Length: > 0 } kernel ? kernel : d.Kernel,
-            MaxTokensLimit = ConfigValues.PositiveInt(worker, "MaxTokens") ?? d.MaxTokensLimit,
-            MaxResidentAdapters = ConfigValues.PositiveInt(worker, "MaxResidentAdapters") ?? d.MaxResidentAdapters,
-            DrainTimeout = ConfigValues.Seconds(worker, "DrainTimeoutSeconds") ?? d.DrainTimeout,
-            LoadReportInterval = ConfigValues.Seconds(worker, "LoadReportSeconds") is { } interval && interval > TimeSpan.Zero
-                ? interval : d.LoadReportInterval,
-            RecorderEnabled = ConfigValues.Bool(configuration.GetSection("LoRAQueue:Recorder"), "Enabled") ?? d.RecorderEnabled,
+            RankQueues = worker.RankQueues is { Length: > 0 } text
+                ? RankBuckets.ParseQueueList(text)
+                : [null, .. buckets.Boundaries.Select(b => (int?)b)],
+            MaxSequences = worker.MaxSequences,
+            MaxBatchTokens = worker.MaxBatchTokens,
+            KvCacheMb = worker.KvCacheMb,
+            Kernel = worker.Kernel.Trim().ToLowerInvariant(),
+            MaxTokensLimit = worker.MaxTokens,
+            MaxResidentAdapters = worker.MaxResidentAdapters,
+            DrainTimeout = TimeSpan.FromSeconds(worker.DrainTimeoutSeconds),
+            LoadReportInterval = TimeSpan.FromSeconds(worker.LoadReportSeconds),
+            RecorderEnabled = SectionOptions.Read<RecorderOptions>(configuration).Enabled,
         };
     }
 
     public string DescribeQueues() => string.Join(", ", RankQueues.Select(b => RankBuckets.QueueName(b)));
+}
+
+/// <summary>Section LoRAQueue:Worker (env LORAQUEUE__WORKER__KEY), as configured; <see cref="WorkerSettings"/> derives from it.</summary>
+public sealed class WorkerOptions : ISectionOptions
+{
+    public static string Section => "LoRAQueue:Worker";
+    /// <summary>Unset: host name and process id.</summary>
+    public string? Id { get; set; }
+    /// <summary>"base,8,lora-rank-16"; unset: every queue.</summary>
+    public string? RankQueues { get; set; }
+    public int MaxSequences { get; set; } = 16;
+    public int MaxBatchTokens { get; set; } = 512;
+    public int KvCacheMb { get; set; } = 64;
+    public string Kernel { get; set; } = "segmented";
+    public int MaxTokens { get; set; } = 4096;
+    public int MaxResidentAdapters { get; set; } = 32;
+    public double DrainTimeoutSeconds { get; set; } = 30;
+    public double LoadReportSeconds { get; set; } = 5;
+
+    public IEnumerable<string> Problems()
+    {
+        var problems = new List<string>();
+        foreach (var (key, value) in new[] { (nameof(MaxSequences), MaxSequences), (nameof(MaxBatchTokens), MaxBatchTokens),
+                     (nameof(KvCacheMb), KvCacheMb), (nameof(MaxTokens), MaxTokens), (nameof(MaxResidentAdapters), MaxResidentAdapters) })
+            problems.AddRange(OptionChecks.AtLeast(Section, key, value, 1));
+        problems.AddRange(OptionChecks.OneOf(Section, nameof(Kernel), Kernel, [.. MultiLoraKernels.Names]));
+        problems.AddRange(OptionChecks.Seconds(Section, nameof(DrainTimeoutSeconds), DrainTimeoutSeconds));
+        problems.AddRange(OptionChecks.Seconds(Section, nameof(LoadReportSeconds), LoadReportSeconds, min: 0.001));
+        if (RankQueues is { Length: > 0 } queues)
+        {
+            try
+            {
+                if (RankBuckets.ParseQueueList(queues).Count == 0) problems.Add($"{Section}:RankQueues lists no queue (got '{queues}')");
+            }
+            catch (FormatException e)
+            {
+                problems.Add($"{Section}:RankQueues: {e.Message}");
+            }
+        }
+        return problems;
+    }
+}
+
+/// <summary>LoRAQueue:Recorder:Enabled: whether this worker also records job events into the history.</summary>
+public sealed class RecorderOptions : ISectionOptions
+{
+    public static string Section => "LoRAQueue:Recorder";
+    public bool Enabled { get; set; } = true;
+    public IEnumerable<string> Problems() => [];
 }

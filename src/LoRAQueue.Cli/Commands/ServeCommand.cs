@@ -61,13 +61,13 @@ internal static class ServeCommand
         {
             foreach (var role in roles)
             {
-                IHost? host = role switch
+                IHost? host = HostRunner.TryBuild(role, logger, l => role switch
                 {
-                    "gateway" => GatewayApplication.TryBuild(hostArgs, logger),
-                    "scheduler" => SchedulerHost.Build(hostArgs, logger),
-                    "worker" => WorkerHost.Build(hostArgs, logger),
+                    "gateway" => GatewayApplication.TryBuild(hostArgs, l),
+                    "scheduler" => SchedulerHost.Build(hostArgs, l),
+                    "worker" => WorkerHost.Build(hostArgs, l),
                     _ => throw new ArgumentOutOfRangeException(nameof(roles), role, "unknown role"),
-                };
+                });
                 if (host is null) return 2;
                 hosts.Add((role, host));
             }

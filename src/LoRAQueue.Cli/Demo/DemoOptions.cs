@@ -18,4 +18,6 @@ internal sealed record DemoOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Once every job is submitted, the replay gives up when none finishes for this long.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>When the output is not an interactive terminal: one plain progress line this often, not a live view.</summary>
+    public TimeSpan ProgressLineInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -41,13 +41,18 @@ internal static class DemoRunner
         var replay = new Replay(pipeline, tracker, workload, jobs, ExpectedPerWorker(pipeline, workload, assets), options);
         if (live is null)
         {
-            await replay.RunAsync(null, ct);
+            await replay.RunAsync(null, null, ct);
+        }
+        else if (!live.Profile.Capabilities.Interactive)
+        {
+            // A pipe or a file: Spectre's progress would print every task on every change; a calm line every few seconds.
+            await replay.RunAsync(null, status, ct);
         }
         else
         {
             await live.Progress().AutoClear(false).HideCompleted(false)
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .StartAsync(ctx => replay.RunAsync(ctx, ct));
+                .StartAsync(ctx => replay.RunAsync(ctx, null, ct));
         }
         if (replay.Problem is { } problem) status.Report(problem);
 
@@ -121,8 +126,11 @@ internal static class DemoRunner
         public TimeSpan Elapsed { get; private set; }
         public string? Problem { get; private set; }
 
-        public async Task RunAsync(ProgressContext? ui, CancellationToken ct)
+        /// <summary>Shows progress in <paramref name="ui"/> (a live view), or as a line to <paramref name="lines"/> every
+        /// <see cref="DemoOptions.ProgressLineInterval"/>, or not at all.</summary>
+        public async Task RunAsync(ProgressContext? ui, IProgress<string>? lines, CancellationToken ct)
         {
+            var nextLine = options.ProgressLineInterval;
             var submitted = ui?.AddTask("submitted", maxValue: Math.Max(1, jobs.Count));
             var finished = ui?.AddTask("finished", maxValue: Math.Max(1, jobs.Count));
             var perWorker = pipeline.Workers.Select(w => (Worker: w, Task: ui?.AddTask(Markup.Escape($"{w.Id} ({w.QueueList})"),
@@ -143,6 +151,12 @@ internal static class DemoRunner
                 finished?.Value(done).Description(failed == 0 ? $"finished {done}/{jobs.Count}" : $"finished {done}/{jobs.Count} ([red]{failed} failed[/])");
                 foreach (var (worker, task) in perWorker) task?.Value(tracker.CompletedBy(worker.Id));
 
+                if (lines is not null && clock.Elapsed >= nextLine)
+                {
+                    lines.Report(ProgressLine(clock.Elapsed, done, failed, tracker));
+                    while (nextLine <= clock.Elapsed) nextLine += options.ProgressLineInterval;
+                }
+
                 if (Submitted == jobs.Count && done >= jobs.Count) break;
                 if (done != lastFinished) (lastFinished, lastChange) = (done, clock.Elapsed);
                 if (Submitted == jobs.Count && clock.Elapsed - lastChange > options.StallTimeout)
@@ -160,6 +174,13 @@ internal static class DemoRunner
             }
             foreach (var task in new[] { submitted, finished }.Concat(perWorker.Select(p => p.Task))) task?.StopTask();
             Elapsed = clock.Elapsed;
+            lines?.Report(ProgressLine(Elapsed, tracker.Finished, tracker.Failed, tracker));
         }
+
+        private string ProgressLine(TimeSpan at, int done, int failed, JobTracker tracker) =>
+            FormattableString.Invariant($"{at.TotalSeconds:F0} s: submitted {Submitted}/{jobs.Count}, finished {done}/{jobs.Count}") +
+            (failed > 0 ? FormattableString.Invariant($" ({failed} failed)") : "") + "; " +
+            string.Join(", ", pipeline.Workers.Select(w => FormattableString.Invariant(
+                $"{w.Id} {tracker.CompletedBy(w.Id)}/{expectedPerWorker[w.Id]}")));
     }
 }

@@ -14,9 +14,14 @@ public sealed partial class ModelTokenizer
     private readonly Tokenizer _tokenizer;
     private readonly HashSet<int> _knownIds;
     private readonly bool _modelAddsBos;
+    private readonly SentencePieceDecoder? _sentencePieceDecoder;
+    private readonly HashSet<int> _addedTokenIds; // tokenizer_config.json's added tokens: skipped, as special tokens
 
-    private ModelTokenizer(Tokenizer tokenizer, IEnumerable<int> knownIds, int? bosId, int? eosId, bool modelAddsBos)
+    private ModelTokenizer(Tokenizer tokenizer, IEnumerable<int> knownIds, int? bosId, int? eosId, bool modelAddsBos,
+                           SentencePieceDecoder? sentencePieceDecoder = null)
     {
+        _sentencePieceDecoder = sentencePieceDecoder;
+        _addedTokenIds = [.. (tokenizer as SentencePieceTokenizer)?.SpecialTokens?.Values ?? []];
         _tokenizer = tokenizer;
         _knownIds = [.. knownIds];
         BosId = bosId;
@@ -63,10 +68,13 @@ public sealed partial class ModelTokenizer
         return withBos;
     }
 
-    /// <summary>Text of <paramref name="ids"/>; special tokens and ids the tokenizer does not know are skipped.</summary>
+    /// <summary>Text of <paramref name="ids"/>; special tokens and ids the tokenizer does not know are skipped. A SentencePiece
+    /// model decodes exactly as SentencePiece does (<see cref="SentencePieceDecoder"/>).</summary>
     public string Decode(IEnumerable<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        if (_sentencePieceDecoder is { } decoder)
+            return decoder.Decode(ids.Where(id => _knownIds.Contains(id) && !_addedTokenIds.Contains(id)));
         var known = ids.Where(_knownIds.Contains);
         return _tokenizer switch
         {
@@ -81,9 +89,12 @@ public sealed partial class ModelTokenizer
     private static ModelTokenizer LoadSentencePiece(string path, SpecialTokenSettings settings)
     {
         SentencePieceTokenizer tokenizer;
+        SentencePieceDecoder? decoder;
         try
         {
-            using var stream = File.OpenRead(path);
+            byte[] model = File.ReadAllBytes(path);
+            decoder = SentencePieceDecoder.Read(model);
+            using var stream = new MemoryStream(model, writable: false);
             tokenizer = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false,
                                               specialTokens: settings.AddedTokens.Count > 0 ? settings.AddedTokens : null);
         }
@@ -95,7 +106,7 @@ public sealed partial class ModelTokenizer
         var known = tokenizer.Vocabulary.Values.Concat(tokenizer.SpecialTokens?.Values ?? []).ToList();
         int? bos = Resolve(settings.BosToken, settings.BosTokenId, tokenizer.Vocabulary, tokenizer.SpecialTokens) ?? tokenizer.BeginningOfSentenceId;
         int? eos = Resolve(settings.EosToken, settings.EosTokenId, tokenizer.Vocabulary, tokenizer.SpecialTokens) ?? tokenizer.EndOfSentenceId;
-        return new ModelTokenizer(tokenizer, known, bos, eos, settings.AddBosToken ?? true);
+        return new ModelTokenizer(tokenizer, known, bos, eos, settings.AddBosToken ?? true, decoder);
     }
 
     private static ModelTokenizer LoadByteLevelBpe(string vocabPath, string mergesPath, SpecialTokenSettings settings)

@@ -1,6 +1,7 @@
-namespace LoRAQueue.Integration.Tests;
+namespace LoRAQueue.Testing;
 
-/// <summary>Bounded polling: asks until the answer is good or the deadline passes, then fails saying what it waited for.</summary>
+/// <summary>Bounded polling for every test project (never a fixed sleep as synchronisation): asks until the answer is good
+/// or the deadline passes, then fails with <see cref="TimeoutException"/> saying what it waited for and what it last saw.</summary>
 public static class Eventually
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
@@ -21,6 +22,24 @@ public static class Eventually
         }
         throw new TimeoutException($"waited {(timeout ?? DefaultTimeout).TotalSeconds:F0} s for {what}; last seen: {Describe(last)}"
                                    + (diagnostics is null ? "" : Environment.NewLine + diagnostics()));
+    }
+
+    /// <summary>Until <paramref name="condition"/> holds.</summary>
+    public static Task UntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null, Func<string>? diagnostics = null) =>
+        WaitAsync(condition, ok => ok, what, timeout, diagnostics);
+
+    /// <summary>Until <paramref name="condition"/> holds; false (no exception) when the deadline passes first.</summary>
+    public static async Task<bool> HoldsWithinAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        try
+        {
+            await UntilAsync(condition, "a condition", timeout);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
     }
 
     private static string Describe<T>(T value) => value switch

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using StackExchange.Redis;
 
-namespace LoRAQueue.Integration.Tests;
+namespace LoRAQueue.Testing;
 
 /// <summary>
 /// A Redis of the test's own (redis-server on a free loopback port, no persistence), so that a test can stop and
-/// restart it without touching the Redis other test projects share. Restarting keeps the port and loses the data, as
+/// restart it without touching the Redis other test projects share (<see cref="RedisFixture"/>). Restarting keeps the port and loses the data, as
 /// a restart of a Redis without persistence does.
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
