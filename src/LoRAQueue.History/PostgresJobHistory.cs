@@ -49,7 +49,7 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
             Metadata = job.Metadata is null ? null : JsonSerializer.Serialize(job.Metadata),
             job.SubmittedAt, job.StartedAt, job.CompletedAt,
             job.QueueMs, job.WaitMs, job.TtftMs, job.TpotMs, job.TotalMs,
-            job.BatchId, job.CustomId,
+            job.BatchId, job.CustomId, job.TraceId,
         };
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await connection.ExecuteAsync(new CommandDefinition(JobSql.Upsert, parameters, cancellationToken: ct));
@@ -84,12 +84,13 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
         public DateTime UpdatedAt { get; set; }
         public Guid? BatchId { get; set; }
         public string? CustomId { get; set; }
+        public string? TraceId { get; set; }
 
         public JobRecord ToRecord() => new(
             JobId, Tenant, AdapterId, RankBucket, JobStatuses.Parse(Status), Prompt, OutputText, PromptTokens,
             OutputTokens, FinishReason, ErrorCode, ErrorMessage, Worker, WebhookUrl,
             Metadata is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(Metadata),
             Timestamps.FromUtc(SubmittedAt), Timestamps.FromUtc(StartedAt), Timestamps.FromUtc(CompletedAt),
-            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId);
+            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId, TraceId);
     }
 }
