@@ -1,4 +1,5 @@
 using LoRAQueue.Hosting;
+using LoRAQueue.Hosting.Tracing;
 using LoRAQueue.History;
 using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
@@ -35,6 +36,7 @@ public static class WorkerHost
             startupLogger.LogInformation("Worker {Worker}: model {Model} ({Bytes:N0} bytes of weights), {Blocks} KV blocks, max {Sequences} sequences",
                 settings.Id, settings.ModelPath, runtime.Model.WeightBytes, runtime.Engine.KvBlockCount, settings.MaxSequences);
             builder.Services.AddWorkerHistory(builder.Configuration, settings, buckets, startupLogger);
+            builder.Services.AddLoRAQueueTracing(builder.Configuration, "loraqueue-worker");
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or ArgumentException or MigrationException
                                        or Npgsql.NpgsqlException)
