@@ -114,3 +114,27 @@ public sealed class TracingTests(ModelFiles files, ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>Jobs published straight to RabbitMQ: no gateway span, so the trace is the one the producer sent (MassTransit's
+/// MT-Activity-Id header, a W3C traceparent value), or starts at the worker.</summary>
+[Collection(PipelineCollection.Name)]
+public sealed class RawProducerTracingTests(ModelFiles files)
+{
+    [Fact]
+    public async Task A_raw_job_joins_the_trace_its_producer_sent_and_one_without_starts_its_own_at_the_worker()
+    {
+        await using var pipeline = await Pipeline.CreateAsync(files);
+        // Recording without an exporter: trace ids in the history, nothing sent anywhere.
+        await pipeline.StartWorkerAsync("w1", "8", new Dictionary<string, string> { ["LORAQUEUE__TRACING__ENABLED"] = "true" });
+        const string producerTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        Guid joined = Guid.NewGuid(), own = Guid.NewGuid();
+        foreach (var id in new[] { joined, own })
+            await pipeline.PublishRawAsync("lora-rank-8", $$"""{"jobId":"{{id}}","tenant":"acme","adapterId":"r8","prompt":"raw and traced","maxTokens":3}""",
+                headers: id == joined ? new Dictionary<string, object?> { ["MT-Activity-Id"] = $"00-{producerTrace}-00f067aa0ba902b7-01" } : null);
+
+        var jobs = (await pipeline.WaitForJobsAsync([joined, own], History.JobStatus.Completed)).ToDictionary(j => j.JobId);
+        Assert.Equal(producerTrace, jobs[joined].TraceId);
+        Assert.Matches("^[0-9a-f]{32}$", jobs[own].TraceId);
+        Assert.NotEqual(producerTrace, jobs[own].TraceId);
+    }
+}
