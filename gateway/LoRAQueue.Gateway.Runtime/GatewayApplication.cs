@@ -9,6 +9,7 @@ using LoRAQueue.Gateway.Webhooks;
 using LoRAQueue.History;
 using LoRAQueue.History.Tenants;
 using LoRAQueue.Hosting;
+using LoRAQueue.Hosting.Tracing;
 using LoRAQueue.Messaging;
 using LoRAQueue.Webhooks;
 using MassTransit;
@@ -17,6 +18,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.OpenApi;
 using Npgsql;
+using OpenTelemetry.Trace;
 using Prometheus;
 
 namespace LoRAQueue.Gateway;
@@ -90,6 +92,8 @@ public static class GatewayApplication
         services.AddSingleton<BatchResults>();
         services.AddSingleton<GatewayMetrics>();
         services.AddWebhookDelivery(configuration);
+        // Server spans for the API only: health probes and metric scrapes would each be a trace of their own.
+        services.AddLoRAQueueTracing(configuration, "loraqueue-gateway", AddGatewayInstrumentation);
 
         bool rabbit = BusRegistration.TransportOf(configuration) == TransportKind.RabbitMq;
         services.AddLoRAQueueBus(configuration, bus =>
@@ -131,6 +135,11 @@ public static class GatewayApplication
             return Task.CompletedTask;
         }));
     }
+
+    /// <summary>The gateway's own spans: one server span per /v1 request. Also used by `loraqueue serve` when it runs several
+    /// hosts under one process-wide tracer provider.</summary>
+    public static void AddGatewayInstrumentation(TracerProviderBuilder tracing) =>
+        tracing.AddAspNetCoreInstrumentation(o => o.Filter = http => http.Request.Path.StartsWithSegments("/v1"));
 
     private static void MapEndpoints(WebApplication app)
     {

@@ -1,5 +1,6 @@
 using LoRAQueue.Core.Placement;
 using LoRAQueue.Hosting;
+using LoRAQueue.Hosting.Tracing;
 using LoRAQueue.History;
 using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
@@ -42,6 +43,7 @@ public static class SchedulerHost
             redis = InfrastructureSettings.ConnectRedis(redisConfiguration);
             loadState = InfrastructureSettings.CreateLoadState(redis, builder.Configuration);
             options.ValidateAgainst(loadState.Options);
+            builder.Services.AddLoRAQueueTracing(builder.Configuration, "loraqueue-scheduler");
             startupLogger.LogInformation("Scheduler {Id}: policy {Policy}, window {Window}, lease {Lease}", options.Id, options.Policy,
                 options.Window, options.LeaseTime);
         }

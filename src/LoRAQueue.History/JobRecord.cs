@@ -27,7 +27,8 @@ public sealed record JobRecord(
     double? TotalMs,
     DateTimeOffset UpdatedAt,
     Guid? BatchId = null,    // the gateway batch the job came in, null for a single job
-    string? CustomId = null); // the producer's own id (a batch line's custom_id)
+    string? CustomId = null, // the producer's own id (a batch line's custom_id)
+    string? TraceId = null); // the W3C trace id (32 hex) the job ran in, null when tracing was off
 
 /// <summary>
 /// A history query: every filter given must match (null = any). <see cref="Since"/> is inclusive and

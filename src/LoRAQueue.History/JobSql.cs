@@ -15,7 +15,7 @@ internal static class JobSql
         finish_reason AS FinishReason, error_code AS ErrorCode, error_message AS ErrorMessage, worker AS Worker,
         webhook_url AS WebhookUrl, metadata::text AS Metadata, submitted_at AS SubmittedAt, started_at AS StartedAt,
         completed_at AS CompletedAt, queue_ms AS QueueMs, wait_ms AS WaitMs, ttft_ms AS TtftMs, tpot_ms AS TpotMs,
-        total_ms AS TotalMs, updated_at AS UpdatedAt, batch_id AS BatchId, custom_id AS CustomId
+        total_ms AS TotalMs, updated_at AS UpdatedAt, batch_id AS BatchId, custom_id AS CustomId, trace_id AS TraceId
         """;
 
     /// <summary>
@@ -27,11 +27,11 @@ internal static class JobSql
         INSERT INTO jobs (job_id, tenant, adapter_id, rank_bucket, status, status_rank, prompt, output_text,
                           prompt_tokens, output_tokens, finish_reason, error_code, error_message, worker, webhook_url,
                           metadata, submitted_at, started_at, completed_at, queue_ms, wait_ms, ttft_ms, tpot_ms, total_ms,
-                          batch_id, custom_id, updated_at)
+                          batch_id, custom_id, trace_id, updated_at)
         VALUES (@JobId, @Tenant, @AdapterId, @RankBucket, @Status, @StatusRank, @Prompt, @OutputText,
                 @PromptTokens, @OutputTokens, @FinishReason, @ErrorCode, @ErrorMessage, @Worker, @WebhookUrl,
                 CAST(@Metadata AS jsonb), @SubmittedAt, @StartedAt, @CompletedAt, @QueueMs, @WaitMs, @TtftMs, @TpotMs, @TotalMs,
-                @BatchId, @CustomId, now())
+                @BatchId, @CustomId, @TraceId, now())
         ON CONFLICT (job_id) DO UPDATE SET
             status = EXCLUDED.status,
             status_rank = EXCLUDED.status_rank,
@@ -56,6 +56,7 @@ internal static class JobSql
             total_ms = COALESCE(EXCLUDED.total_ms, jobs.total_ms),
             batch_id = COALESCE(EXCLUDED.batch_id, jobs.batch_id),
             custom_id = COALESCE(EXCLUDED.custom_id, jobs.custom_id),
+            trace_id = COALESCE(jobs.trace_id, EXCLUDED.trace_id),
             updated_at = now()
         WHERE jobs.status_rank < EXCLUDED.status_rank
         """;
@@ -72,6 +73,7 @@ internal static class JobSql
         new("SubmittedAt", job.SubmittedAt), Nullable("StartedAt", job.StartedAt), Nullable("CompletedAt", job.CompletedAt),
         Nullable("QueueMs", job.QueueMs), Nullable("WaitMs", job.WaitMs), Nullable("TtftMs", job.TtftMs), Nullable("TpotMs", job.TpotMs),
         Nullable("TotalMs", job.TotalMs), Nullable("BatchId", job.BatchId), Nullable("CustomId", job.CustomId),
+        Nullable("TraceId", job.TraceId),
     ];
 
     // Typed nulls: in a batch Postgres cannot always infer an untyped null parameter's type.

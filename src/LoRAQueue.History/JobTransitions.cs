@@ -105,6 +105,7 @@ internal static class JobTransitions
             TotalMs = incoming.TotalMs ?? existing.TotalMs,
             BatchId = incoming.BatchId ?? existing.BatchId,
             CustomId = incoming.CustomId ?? existing.CustomId,
+            TraceId = existing.TraceId ?? incoming.TraceId, // the first trace recorded stays
             UpdatedAt = now,
         };
     }
@@ -117,7 +118,7 @@ internal static class JobTransitions
             OutputText: null, PromptTokens: null, OutputTokens: null, FinishReason: null, ErrorCode: null,
             ErrorMessage: null, Worker: null, WebhookUrl: null, Metadata: null,
             SubmittedAt: Timestamps.Normalize(submittedAt), StartedAt: null, CompletedAt: null,
-            QueueMs: null, WaitMs: null, TtftMs: null, TpotMs: null, TotalMs: null, UpdatedAt: default);
+            QueueMs: null, WaitMs: null, TtftMs: null, TpotMs: null, TotalMs: null, UpdatedAt: default, TraceId: TraceIds.Current());
     }
 
     /// <summary>A private copy, so the caller's dictionary can change without changing the history.</summary>

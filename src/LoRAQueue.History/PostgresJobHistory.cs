@@ -86,12 +86,13 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
         public DateTime UpdatedAt { get; set; }
         public Guid? BatchId { get; set; }
         public string? CustomId { get; set; }
+        public string? TraceId { get; set; }
 
         public JobRecord ToRecord() => new(
             JobId, Tenant, AdapterId, RankBucket, JobStatuses.Parse(Status), Prompt, OutputText, PromptTokens,
             OutputTokens, FinishReason, ErrorCode, ErrorMessage, Worker, WebhookUrl,
             Metadata is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(Metadata),
             Timestamps.FromUtc(SubmittedAt), Timestamps.FromUtc(StartedAt), Timestamps.FromUtc(CompletedAt),
-            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId);
+            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId, TraceId);
     }
 }

@@ -6,7 +6,7 @@ namespace LoRAQueue.Webhooks;
 /// <summary>A pending delivery a dispatcher has claimed, with the tenant's secrets as they are now (null when the
 /// tenant has no row).</summary>
 internal sealed record ClaimedDelivery(Guid Id, string Tenant, string EventType, string Url, string Body, int AttemptCount,
-    int RoundAttempts, string? Secret, string? PreviousSecret);
+    int RoundAttempts, string? Secret, string? PreviousSecret, string? TraceParent);
 
 /// <summary>What one HTTP try came to. <see cref="Retryable"/> is false for errors another try cannot fix.</summary>
 internal sealed record AttemptOutcome(DateTimeOffset At, int? StatusCode, double LatencyMs, string? Error, bool Retryable = true)
@@ -34,10 +34,11 @@ internal sealed class DeliveryQueue(NpgsqlDataSource dataSource)
                                             Guid? jobId, Guid? batchId, string url, string body, CancellationToken ct)
     {
         int inserted = await connection.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO webhook_deliveries (id, tenant, event_type, job_id, batch_id, url, body, status, next_attempt_at)
-            VALUES (@Id, @Tenant, @EventType, @JobId, @BatchId, @Url, @Body, 'pending', now())
+            INSERT INTO webhook_deliveries (id, tenant, event_type, job_id, batch_id, url, body, status, next_attempt_at, trace_parent)
+            VALUES (@Id, @Tenant, @EventType, @JobId, @BatchId, @Url, @Body, 'pending', now(), @TraceParent)
             ON CONFLICT DO NOTHING
-            """, new { Id = Guid.CreateVersion7(), Tenant = tenant, EventType = eventType, JobId = jobId, BatchId = batchId, Url = url, Body = body },
+            """, new { Id = Guid.CreateVersion7(), Tenant = tenant, EventType = eventType, JobId = jobId, BatchId = batchId, Url = url, Body = body,
+                       TraceParent = WebhookTracing.CurrentTraceParent() },
             transaction, cancellationToken: ct));
         return inserted == 1;
     }
@@ -59,7 +60,8 @@ internal sealed class DeliveryQueue(NpgsqlDataSource dataSource)
             RETURNING d.id AS Id, d.tenant AS Tenant, d.event_type AS EventType, d.url AS Url, d.body AS Body,
                       d.attempt_count AS AttemptCount, d.round_attempts AS RoundAttempts,
                       (SELECT t.webhook_secret FROM tenants t WHERE t.id = d.tenant) AS Secret,
-                      (SELECT t.webhook_secret_previous FROM tenants t WHERE t.id = d.tenant) AS PreviousSecret
+                      (SELECT t.webhook_secret_previous FROM tenants t WHERE t.id = d.tenant) AS PreviousSecret,
+                      d.trace_parent AS TraceParent
             """, new { Limit = limit, LeaseMs = lease.TotalMilliseconds }, cancellationToken: ct));
         return rows.ToList();
     }

@@ -72,11 +72,13 @@ internal sealed class WebhookDispatcher(DeliveryQueue queue, WebhookSender sende
 
     internal async Task DeliverAsync(ClaimedDelivery delivery, CancellationToken stoppingToken)
     {
+        using var span = WebhookTracing.StartAttempt(delivery);
         var outcome = await sender.SendAsync(delivery, stoppingToken);
         TimeSpan? retryDelay = outcome.Succeeded || !outcome.Retryable || delivery.RoundAttempts >= options.RetrySchedule.Length
             ? null
             : options.RetrySchedule[delivery.RoundAttempts];
         var status = await queue.RecordAttemptAsync(delivery, outcome, retryDelay, stoppingToken);
+        WebhookTracing.Outcome(span, outcome, status);
         switch (status)
         {
             case null:

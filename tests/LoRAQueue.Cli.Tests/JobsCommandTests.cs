@@ -125,6 +125,38 @@ public sealed class JobsCommandTests(SeededHistory seeded) : IClassFixture<Seede
         Assert.Contains("of different ranks", text.Output);
     }
 
+    [Fact]
+    public async Task Show_prints_the_trace_the_job_was_recorded_in()
+    {
+        await using var database = await PostgresServer.CreateDatabaseAsync();
+        using var source = new System.Diagnostics.ActivitySource("LoRAQueue.Tests.Cli");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s == source,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var id = Guid.NewGuid();
+        string trace;
+        using (var request = source.StartActivity("request"))
+        {
+            trace = request!.TraceId.ToHexString();
+            await new PostgresJobHistory(database.DataSource).RecordQueuedAsync(new Contracts.SubmitJob
+            {
+                JobId = id, Tenant = "acme", Prompt = "traced", MaxTokens = 4, SubmittedAt = DateTimeOffset.UtcNow,
+            }, null, CancellationToken.None);
+        }
+
+        var text = await CliRun.InvokeAsync("jobs", "show", id.ToString(), "--connection", database.ConnectionString);
+        var json = await CliRun.InvokeAsync("jobs", "show", id.ToString(), "--json", "--connection", database.ConnectionString);
+
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Matches($@"trace\s+{trace}", text.Output);
+        using var document = JsonDocument.Parse(json.Output);
+        Assert.Equal(trace, document.RootElement.GetProperty("trace_id").GetString());
+    }
+
     [Theory]
     [InlineData(new[] { "jobs", "list", "--status", "done" }, "error: --status 'done' is not a job status (queued, running, completed, failed)")]
     [InlineData(new[] { "jobs", "list", "--since", "yesterday" }, "error: --since 'yesterday' is not a time")]

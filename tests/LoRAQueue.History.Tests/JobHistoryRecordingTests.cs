@@ -49,6 +49,41 @@ public abstract class JobHistoryRecordingTests
     }
 
     [Fact]
+    public async Task The_trace_id_is_the_first_sampled_span_a_write_ran_in_and_is_kept()
+    {
+        using var source = new System.Diagnostics.ActivitySource("LoRAQueue.Tests.History");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s == source,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> o) =>
+                o.Name == "unsampled" ? System.Diagnostics.ActivitySamplingResult.PropagationData
+                    : System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var gatewayTraced = JobEvents.New();
+        var workerTraced = JobEvents.New();
+        string gatewayTrace, workerTrace;
+        using (var request = source.StartActivity("request"))
+        {
+            gatewayTrace = request!.TraceId.ToHexString();
+            await History.RecordQueuedAsync(gatewayTraced.Submit, 16, Ct);
+        }
+        await History.RecordQueuedAsync(workerTraced.Submit, 16, Ct); // no span: tracing was off where it was submitted
+        using (source.StartActivity("unsampled")) await History.RecordStartedAsync(workerTraced.Started(), Ct); // not recorded: ignored
+        using (var consume = source.StartActivity("consume"))
+        {
+            workerTrace = consume!.TraceId.ToHexString();
+            await History.RecordStartedAsync(gatewayTraced.Started(), Ct);
+            await History.RecordCompletedAsync(workerTraced.Completed(), Ct);
+        }
+        await History.RecordCompletedAsync(gatewayTraced.Completed(), Ct);
+
+        Assert.Equal(gatewayTrace, (await History.GetAsync(gatewayTraced.JobId, Ct))!.TraceId);
+        Assert.Equal(workerTrace, (await History.GetAsync(workerTraced.JobId, Ct))!.TraceId);
+        Assert.Matches("^[0-9a-f]{32}$", workerTrace);
+    }
+
+    [Fact]
     public async Task Full_lifecycle_keeps_every_events_fields()
     {
         var job = JobEvents.New();

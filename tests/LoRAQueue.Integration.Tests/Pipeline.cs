@@ -179,7 +179,8 @@ public sealed class Pipeline : IAsyncDisposable
 
     /// <summary>What a producer in another language does: publish JSON bytes to a rank queue's exchange with a plain client.</summary>
     /// <param name="expiration">Per-message TTL in milliseconds (AMQP expiration), if any.</param>
-    public async Task PublishRawAsync(string queue, string json, string? expiration = null)
+    /// <param name="headers">AMQP headers, if any (a trace context, …).</param>
+    public async Task PublishRawAsync(string queue, string json, string? expiration = null, IDictionary<string, object?>? headers = null)
     {
         await using var channel = await Amqp.CreateChannelAsync(new CreateChannelOptions(
             publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
@@ -189,6 +190,7 @@ public sealed class Pipeline : IAsyncDisposable
             DeliveryMode = DeliveryModes.Persistent,
             MessageId = Guid.NewGuid().ToString(),
             Expiration = expiration,
+            Headers = headers,
         };
         await channel.BasicPublishAsync(queue, routingKey: "", mandatory: true, properties, Encoding.UTF8.GetBytes(json));
     }

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace LoRAQueue.Testing;
 
 /// <summary>A request as the receiver saw it.</summary>
-public sealed record ReceivedRequest(string Path, string? Id, string? Timestamp, string? Signature, string? ContentType, string Body);
+public sealed record ReceivedRequest(string Path, string? Id, string? Timestamp, string? Signature, string? ContentType, string Body,
+    string? TraceParent = null);
 
 /// <summary>A real HTTP server on 127.0.0.1 that records every request and answers <see cref="StatusCode"/>. It can be
 /// stopped and started again on the same port, to play a receiver that is down for a while.</summary>
@@ -44,7 +45,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             string body = await reader.ReadToEndAsync();
             var headers = context.Request.Headers;
             Requests.Enqueue(new ReceivedRequest(context.Request.Path, headers["webhook-id"], headers["webhook-timestamp"],
-                                                 headers["webhook-signature"], context.Request.ContentType, body));
+                                                 headers["webhook-signature"], context.Request.ContentType, body, headers["traceparent"]));
             context.Response.StatusCode = StatusCode;
             await context.Response.WriteAsync(StatusCode >= 300 ? "receiver says no" : "ok");
         });

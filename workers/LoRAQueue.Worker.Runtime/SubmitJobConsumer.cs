@@ -28,6 +28,7 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
         var ct = consumeOrAbandon.Token;
         if (job.JobId == Guid.Empty)
             throw new UnanswerableJobException("SubmitJob has no jobId (a non-empty GUID), so no result or failure can be reported for it");
+        JobTracing.Tag(job);
         int? bucket = BucketOf(context);
         var pickedUpAt = clock.GetUtcNow();
         if (job.SubmittedAt == default) job = job with { SubmittedAt = pickedUpAt }; // producers may leave it out
@@ -98,6 +99,7 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
             if (result.FinishReason == FinishReason.Cancelled)
                 throw new OperationCanceledException($"job {job.JobId} was cancelled by the worker stopping; it returns to the queue", ct);
             outputTokens = result.OutputTokens.Count;
+            JobTracing.EnginePhases(result);
 
             var completedAt = clock.GetUtcNow();
             await context.Publish(new JobCompleted
@@ -125,6 +127,7 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
     {
         var message = rejection.Message(JobFieldNames.Amqp);
         logger.LogWarning("Job {JobId} failed: {Reason}: {Message}", job.JobId, rejection.Code, message);
+        JobTracing.Failed(rejection.Code, message);
         await context.Publish(new JobFailed
         {
             JobId = job.JobId, Tenant = job.Tenant, AdapterId = job.AdapterId, RankBucket = bucket, Worker = settings.Id,

@@ -1,4 +1,5 @@
 using LoRAQueue.Hosting;
+using LoRAQueue.Hosting.Tracing;
 using LoRAQueue.History;
 using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
@@ -36,6 +37,7 @@ public static class WorkerHost
                 settings.Id, settings.ModelPath, runtime.Model.WeightBytes, runtime.Engine.KvBlockCount, settings.MaxSequences);
             builder.Services.AddJobHistory(InfrastructureSettings.OptionalPostgresConnectionString(builder.Configuration),
                 AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets), logger: startupLogger);
+            builder.Services.AddLoRAQueueTracing(builder.Configuration, "loraqueue-worker");
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or ArgumentException or MigrationException
                                        or Npgsql.NpgsqlException)

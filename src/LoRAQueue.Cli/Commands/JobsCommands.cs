@@ -104,6 +104,7 @@ internal static class JobsCommands
             Row("timings", job.TotalMs is null ? null : string.Create(CultureInfo.InvariantCulture,
                 $"queue {job.QueueMs:F1} ms, wait {job.WaitMs:F1} ms, TTFT {job.TtftMs:F1} ms, TPOT {job.TpotMs:F2} ms, total {job.TotalMs:F1} ms"));
             Row("webhook", job.WebhookUrl);
+            Row("trace", job.TraceId);
             Row("metadata", job.Metadata is { Count: > 0 } m ? string.Join(", ", m.Select(kv => $"{kv.Key}={kv.Value}")) : null);
             Row("prompt", job.Prompt);
             Row("output", job.OutputText);

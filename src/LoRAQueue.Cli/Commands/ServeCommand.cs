@@ -1,10 +1,14 @@
 using System.CommandLine;
 using LoRAQueue.Gateway;
 using LoRAQueue.Hosting;
+using LoRAQueue.Hosting.Tracing;
 using LoRAQueue.Scheduler;
 using LoRAQueue.Worker;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace LoRAQueue.Cli.Commands;
 
@@ -57,8 +61,11 @@ internal static class ServeCommand
         using var startupLoggers = HostConsoleLogging.CreateStartupFactory();
         var logger = startupLoggers.CreateLogger("LoRAQueue.Serve");
         var hosts = new List<(string Role, IHost Host)>();
+        IDisposable? tracing = null;
         try
         {
+            // Several hosts in one process share one tracer provider (each host's own would export every span again).
+            if (roles.Count > 1 && !(StartSharedTracing(roles, hostArgs, logger, out tracing))) return 2;
             foreach (var role in roles)
             {
                 IHost? host = HostRunner.TryBuild(role, logger, l => role switch
@@ -76,6 +83,29 @@ internal static class ServeCommand
         finally
         {
             foreach (var (_, host) in hosts) host.Dispose();
+            tracing?.Dispose(); // after the hosts: flushes their last spans
+        }
+    }
+
+    /// <summary>Service name loraqueue-serve (resource attribute loraqueue.roles lists the hosts); configured as every host
+    /// is (LoRAQueue:Tracing:*, OTEL_EXPORTER_OTLP_*), from the environment and --set.</summary>
+    private static bool StartSharedTracing(IReadOnlyList<string> roles, string[] hostArgs, ILogger logger, out IDisposable? tracing)
+    {
+        tracing = null;
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(hostArgs).Build();
+        try
+        {
+            tracing = LoRAQueueTracing.StartProcessProvider(configuration, "loraqueue-serve", b =>
+            {
+                b.ConfigureResource(r => r.AddAttributes([new("loraqueue.roles", string.Join(",", roles))]));
+                if (roles.Contains("gateway")) GatewayApplication.AddGatewayInstrumentation(b);
+            });
+            return true;
+        }
+        catch (FormatException e)
+        {
+            logger.LogCritical("Cannot start: {Message}", e.Message);
+            return false;
         }
     }
 
