@@ -5,30 +5,21 @@ using Npgsql;
 
 namespace LoRAQueue.History;
 
-/// <summary>The job history in Postgres (table <c>jobs</c>, see migrations/). Each Record* is one upsert statement.</summary>
+/// <summary>The job history in Postgres (table <c>jobs</c>, see migrations/). Each Record* is one round trip: a batch of
+/// upserts, one per job.</summary>
 public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistory
 {
-    /// <summary>One round trip for all of them: an <see cref="NpgsqlBatch"/> of upserts.</summary>
-    public async Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct)
+    public Task RecordQueuedAsync(IReadOnlyList<QueuedJobRecord> jobs, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(jobs);
-        if (jobs.Count == 0) return;
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await using var batch = new NpgsqlBatch(connection);
-        foreach (var queued in jobs)
-        {
-            var command = new NpgsqlBatchCommand(JobSql.Upsert);
-            command.Parameters.AddRange(JobSql.UpsertParameters(JobTransitions.FromQueued(queued.Job, queued.RankBucket)));
-            batch.BatchCommands.Add(command);
-        }
-        await batch.ExecuteNonQueryAsync(ct);
+        return Record([.. jobs.Select(q => JobTransitions.FromQueued(q.Job, q.RankBucket))], ct);
     }
 
-    public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => Record(JobTransitions.FromStarted(e), ct);
+    public Task RecordStartedAsync(JobStarted e, CancellationToken ct) => Record([JobTransitions.FromStarted(e)], ct);
 
-    public Task RecordCompletedAsync(JobCompleted e, CancellationToken ct) => Record(JobTransitions.FromCompleted(e), ct);
+    public Task RecordCompletedAsync(JobCompleted e, CancellationToken ct) => Record([JobTransitions.FromCompleted(e)], ct);
 
-    public Task RecordFailedAsync(JobFailed e, CancellationToken ct) => Record(JobTransitions.FromFailed(e), ct);
+    public Task RecordFailedAsync(JobFailed e, CancellationToken ct) => Record([JobTransitions.FromFailed(e)], ct);
 
     public async Task<JobRecord?> GetAsync(Guid jobId, CancellationToken ct)
     {
@@ -50,11 +41,19 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
         return new JobPage(page, next);
     }
 
-    private async Task Record(JobRecord job, CancellationToken ct)
+    /// <summary>One <see cref="NpgsqlBatch"/> of <see cref="JobSql.Upsert"/>s: a single round trip however many jobs.</summary>
+    private async Task Record(IReadOnlyList<JobRecord> jobs, CancellationToken ct)
     {
-        await using var command = dataSource.CreateCommand(JobSql.Upsert);
-        command.Parameters.AddRange(JobSql.UpsertParameters(job));
-        await command.ExecuteNonQueryAsync(ct);
+        if (jobs.Count == 0) return;
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (var job in jobs)
+        {
+            var command = new NpgsqlBatchCommand(JobSql.Upsert);
+            command.Parameters.AddRange(JobSql.UpsertParameters(job));
+            batch.BatchCommands.Add(command);
+        }
+        await batch.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>A row as Dapper reads it (Npgsql returns timestamptz as UTC DateTime).</summary>

@@ -82,25 +82,13 @@ public sealed class GatewayMetrics
 
     private async Task RefreshAsync(CancellationToken ct)
     {
-        await RefreshJobsAsync(ct);
+        var latestEpoch = await RefreshFromPostgresAsync(ct);
         await RefreshQueuesAsync(ct);
-        await RefreshPlacementAsync(ct);
+        if (latestEpoch is { } latest) await RefreshWorkerEpochsAsync(latest);
     }
 
-    private async Task RefreshPlacementAsync(CancellationToken ct)
+    private async Task RefreshWorkerEpochsAsync(long latest)
     {
-        long latest;
-        try
-        {
-            await using var connection = await _dataSource.OpenConnectionAsync(ct);
-            latest = await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(epoch), 0) FROM placements", cancellationToken: ct));
-            _placementEpoch.Set(latest);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            _logger.LogWarning("Metrics: latest placement not read from Postgres: {Message}", e.Message);
-            return;
-        }
         if (_loadState is null) return;
         try
         {
@@ -120,13 +108,17 @@ public sealed class GatewayMetrics
         }
     }
 
-    private async Task RefreshJobsAsync(CancellationToken ct)
+    /// <summary>Job counts and the latest placement epoch, in one round trip; the epoch, or null when Postgres did not answer.</summary>
+    private async Task<long?> RefreshFromPostgresAsync(CancellationToken ct)
     {
         try
         {
             await using var connection = await _dataSource.OpenConnectionAsync(ct);
-            var rows = await connection.QueryAsync<(string Status, int? RankBucket, long Count)>(new CommandDefinition(
-                "SELECT status, rank_bucket, count(*) FROM jobs GROUP BY status, rank_bucket", cancellationToken: ct));
+            await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
+                "SELECT status, rank_bucket, count(*) FROM jobs GROUP BY status, rank_bucket; SELECT coalesce(max(epoch), 0) FROM placements",
+                cancellationToken: ct));
+            var rows = await results.ReadAsync<(string Status, int? RankBucket, long Count)>();
+            long latest = await results.ReadSingleAsync<long>();
             var seen = new HashSet<(string Status, string Bucket)>();
             foreach (var (status, bucket, count) in rows)
             {
@@ -137,12 +129,15 @@ public sealed class GatewayMetrics
             foreach (var stale in _jobLabels.Except(seen)) _jobs.RemoveLabelled(stale.Status, stale.Bucket);
             _jobLabels.Clear();
             _jobLabels.UnionWith(seen);
+            _placementEpoch.Set(latest);
             _sourceUp.WithLabels("postgres").Set(1);
+            return latest;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
         {
-            _logger.LogWarning("Metrics: job counts not read from Postgres: {Message}", e.Message);
+            _logger.LogWarning("Metrics: job counts and the latest placement not read from Postgres: {Message}", e.Message);
             _sourceUp.WithLabels("postgres").Set(0);
+            return null;
         }
     }
 

@@ -46,11 +46,11 @@ internal static class PlacementCommands
     /// <summary>"workers: w1 on epoch 7, w2 on epoch 6 (behind)", from the live heartbeats; what is missing says why.</summary>
     private static async Task<string> WorkerEpochsAsync(long latest, string? redisOption, string? prefixOption)
     {
-        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["LoRAQueue:Redis:Configuration"] = redisOption ?? Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__CONFIGURATION"),
-            ["LoRAQueue:Redis:KeyPrefix"] = prefixOption ?? Environment.GetEnvironmentVariable("LORAQUEUE__REDIS__KEYPREFIX"),
-        }).Build();
+        // The options win over the environment (LORAQUEUE__REDIS__*), which the hosts read too.
+        var given = new Dictionary<string, string?>();
+        if (redisOption is not null) given["LoRAQueue:Redis:Configuration"] = redisOption;
+        if (prefixOption is not null) given["LoRAQueue:Redis:KeyPrefix"] = prefixOption;
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(given).Build();
         if (InfrastructureSettings.RedisConfiguration(configuration) is not { } redisConfiguration)
             return "workers: not shown (set LORAQUEUE__REDIS__CONFIGURATION to read their heartbeats)";
         try
