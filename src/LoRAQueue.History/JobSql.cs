@@ -18,67 +18,73 @@ internal static class JobSql
         total_ms AS TotalMs, updated_at AS UpdatedAt, batch_id AS BatchId, custom_id AS CustomId, trace_id AS TraceId
         """;
 
+    /// <summary>Columns an event may fill: a status-raising event overwrites them with what it knows; any other event
+    /// (late, or redelivered) only fills the ones still empty.</summary>
+    private static readonly string[] Merged =
+    [
+        "adapter_id", "rank_bucket", "prompt", "output_text", "prompt_tokens", "output_tokens", "finish_reason", "error_code",
+        "error_message", "worker", "webhook_url", "metadata", "completed_at", "queue_ms", "wait_ms", "ttft_ms", "tpot_ms",
+        "total_ms", "batch_id", "custom_id",
+    ];
+
+    /// <summary>Columns the first event to know them sets for good: the worker's own start time, the trace.</summary>
+    private static readonly string[] FirstWins = ["started_at", "trace_id"];
+
+    // A job's event arrives after one of a higher status (JobStarted after JobCompleted), or is the same status again.
+    private const string Advances = "EXCLUDED.status_rank > jobs.status_rank";
+    private const string SameRoad = "(EXCLUDED.status = jobs.status OR EXCLUDED.status_rank < jobs.status_rank)";
+
     /// <summary>
-    /// Insert, or move an existing job forward: the update applies only when the event raises status_rank, so
-    /// redeliveries and late events are no-ops. Tenant and submitted_at stay as first recorded; other columns
-    /// take the event's value when it has one (the same merge as <see cref="JobTransitions.Merge"/>).
+    /// Insert, or merge an event into the job's row, never moving its status back: an event that raises status_rank
+    /// writes what it knows over the row; a late or repeated one (a JobStarted after the JobCompleted, a redelivery)
+    /// fills only the columns still empty, so its prompt is kept and the status stays; a second, different terminal
+    /// event changes nothing (the first one wins). A row is touched (updated_at) only when something changes. Tenant and
+    /// submitted_at stay as first recorded. The same merge as <see cref="JobTransitions.Merge"/>.
     /// </summary>
-    public const string Upsert = """
+    public static readonly string Upsert = $"""
         INSERT INTO jobs (job_id, tenant, adapter_id, rank_bucket, status, status_rank, prompt, output_text,
                           prompt_tokens, output_tokens, finish_reason, error_code, error_message, worker, webhook_url,
                           metadata, submitted_at, started_at, completed_at, queue_ms, wait_ms, ttft_ms, tpot_ms, total_ms,
                           batch_id, custom_id, trace_id, updated_at)
         VALUES (@JobId, @Tenant, @AdapterId, @RankBucket, @Status, @StatusRank, @Prompt, @OutputText,
                 @PromptTokens, @OutputTokens, @FinishReason, @ErrorCode, @ErrorMessage, @Worker, @WebhookUrl,
-                CAST(@Metadata AS jsonb), @SubmittedAt, @StartedAt, @CompletedAt, @QueueMs, @WaitMs, @TtftMs, @TpotMs, @TotalMs,
+                CAST(@Metadata AS json), @SubmittedAt, @StartedAt, @CompletedAt, @QueueMs, @WaitMs, @TtftMs, @TpotMs, @TotalMs,
                 @BatchId, @CustomId, @TraceId, now())
         ON CONFLICT (job_id) DO UPDATE SET
-            status = EXCLUDED.status,
-            status_rank = EXCLUDED.status_rank,
-            adapter_id = COALESCE(EXCLUDED.adapter_id, jobs.adapter_id),
-            rank_bucket = COALESCE(EXCLUDED.rank_bucket, jobs.rank_bucket),
-            prompt = COALESCE(EXCLUDED.prompt, jobs.prompt),
-            output_text = COALESCE(EXCLUDED.output_text, jobs.output_text),
-            prompt_tokens = COALESCE(EXCLUDED.prompt_tokens, jobs.prompt_tokens),
-            output_tokens = COALESCE(EXCLUDED.output_tokens, jobs.output_tokens),
-            finish_reason = COALESCE(EXCLUDED.finish_reason, jobs.finish_reason),
-            error_code = COALESCE(EXCLUDED.error_code, jobs.error_code),
-            error_message = COALESCE(EXCLUDED.error_message, jobs.error_message),
-            worker = COALESCE(EXCLUDED.worker, jobs.worker),
-            webhook_url = COALESCE(EXCLUDED.webhook_url, jobs.webhook_url),
-            metadata = COALESCE(EXCLUDED.metadata, jobs.metadata),
-            started_at = COALESCE(jobs.started_at, EXCLUDED.started_at),
-            completed_at = COALESCE(EXCLUDED.completed_at, jobs.completed_at),
-            queue_ms = COALESCE(EXCLUDED.queue_ms, jobs.queue_ms),
-            wait_ms = COALESCE(EXCLUDED.wait_ms, jobs.wait_ms),
-            ttft_ms = COALESCE(EXCLUDED.ttft_ms, jobs.ttft_ms),
-            tpot_ms = COALESCE(EXCLUDED.tpot_ms, jobs.tpot_ms),
-            total_ms = COALESCE(EXCLUDED.total_ms, jobs.total_ms),
-            batch_id = COALESCE(EXCLUDED.batch_id, jobs.batch_id),
-            custom_id = COALESCE(EXCLUDED.custom_id, jobs.custom_id),
-            trace_id = COALESCE(jobs.trace_id, EXCLUDED.trace_id),
+            status = CASE WHEN {Advances} THEN EXCLUDED.status ELSE jobs.status END,
+            status_rank = GREATEST(jobs.status_rank, EXCLUDED.status_rank),
+            {string.Join(",\n    ", Merged.Select(c => $"{c} = CASE WHEN {Advances} THEN COALESCE(EXCLUDED.{c}, jobs.{c}) ELSE COALESCE(jobs.{c}, EXCLUDED.{c}) END"))},
+            {string.Join(",\n    ", FirstWins.Select(c => $"{c} = COALESCE(jobs.{c}, EXCLUDED.{c})"))},
             updated_at = now()
-        WHERE jobs.status_rank < EXCLUDED.status_rank
+        WHERE {Advances}
+           OR ({SameRoad} AND ({string.Join("\n                OR ", Merged.Concat(FirstWins).Select(c => $"(jobs.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL)"))}))
         """;
 
     /// <summary>The parameters of <see cref="Upsert"/> for one record.</summary>
     public static NpgsqlParameter[] UpsertParameters(JobRecord job) =>
     [
-        new("JobId", job.JobId), new("Tenant", job.Tenant), Nullable("AdapterId", job.AdapterId), Nullable("RankBucket", job.RankBucket),
+        new("JobId", job.JobId), Text("Tenant", job.Tenant), Text("AdapterId", job.AdapterId), Nullable("RankBucket", job.RankBucket),
         new("Status", JobStatuses.Name(job.Status)), new("StatusRank", (short)JobStatuses.Rank(job.Status)),
-        Nullable("Prompt", job.Prompt), Nullable("OutputText", job.OutputText), Nullable("PromptTokens", job.PromptTokens),
-        Nullable("OutputTokens", job.OutputTokens), Nullable("FinishReason", job.FinishReason), Nullable("ErrorCode", job.ErrorCode),
-        Nullable("ErrorMessage", job.ErrorMessage), Nullable("Worker", job.Worker), Nullable("WebhookUrl", job.WebhookUrl),
-        Nullable("Metadata", job.Metadata is null ? null : JsonSerializer.Serialize(job.Metadata)),
+        Utf8("Prompt", job.Prompt), Utf8("OutputText", job.OutputText), Nullable("PromptTokens", job.PromptTokens),
+        Nullable("OutputTokens", job.OutputTokens), Text("FinishReason", job.FinishReason), Text("ErrorCode", job.ErrorCode),
+        Utf8("ErrorMessage", job.ErrorMessage), Text("Worker", job.Worker), Text("WebhookUrl", job.WebhookUrl),
+        Text("Metadata", job.Metadata is null ? null : JsonSerializer.Serialize(job.Metadata)),
         new("SubmittedAt", job.SubmittedAt), Nullable("StartedAt", job.StartedAt), Nullable("CompletedAt", job.CompletedAt),
         Nullable("QueueMs", job.QueueMs), Nullable("WaitMs", job.WaitMs), Nullable("TtftMs", job.TtftMs), Nullable("TpotMs", job.TpotMs),
-        Nullable("TotalMs", job.TotalMs), Nullable("BatchId", job.BatchId), Nullable("CustomId", job.CustomId),
-        Nullable("TraceId", job.TraceId),
+        Nullable("TotalMs", job.TotalMs), Nullable("BatchId", job.BatchId), Text("CustomId", job.CustomId),
+        Text("TraceId", job.TraceId),
     ];
 
-    // Typed nulls: in a batch Postgres cannot always infer an untyped null parameter's type.
-    private static NpgsqlParameter Nullable<T>(string name, T? value) where T : class =>
-        new NpgsqlParameter<T>(name, value!);
+    /// <summary>Free text (prompt, output, error message) goes in as its UTF-8 bytes: a bytea column keeps U+0000, which
+    /// no text column can hold (migration 0007).</summary>
+    private static NpgsqlParameter Utf8(string name, string? value) =>
+        new NpgsqlParameter<byte[]>(name, NpgsqlDbType.Bytea) { TypedValue = value is null ? null! : Encoding.UTF8.GetBytes(value) };
+
+    /// <summary>A short text column (ids, codes, names). The rules refuse U+0000 in every one a producer sets, but a refused
+    /// job's JobFailed still carries what it was sent: its failure is recorded with U+FFFD in place of each NUL rather than
+    /// not at all. (Typed, so a null's type is known in a batch.)</summary>
+    private static NpgsqlParameter Text(string name, string? value) =>
+        new NpgsqlParameter<string>(name, NpgsqlDbType.Text) { TypedValue = value?.Replace('\0', '\uFFFD')! };
 
     private static NpgsqlParameter Nullable<T>(string name, T? value) where T : struct =>
         value is { } v ? new NpgsqlParameter<T>(name, v) : new NpgsqlParameter(name, TypeOf<T>()) { Value = DBNull.Value };

@@ -48,8 +48,8 @@ internal static class JobTransitions
         OutputTokens = e.OutputTokens,
         FinishReason = EmptyAsNull(e.FinishReason),
         CompletedAt = Timestamps.Normalize(e.CompletedAt),
-        // Events race on the recorder's queue: when JobCompleted lands first, the start time still follows from the
-        // worker's queue time, and a late JobStarted (ignored: it would regress the status) is not needed for it.
+        // Events race on the recorder's queue: when JobCompleted lands first, the start time follows from the worker's
+        // queue time; the late JobStarted then only fills what is still missing (the prompt of a raw AMQP job).
         StartedAt = e.Timings is { } t ? Timestamps.Normalize(e.SubmittedAt + TimeSpan.FromMilliseconds(t.QueueMs)) : null,
         QueueMs = e.Timings?.QueueMs,
         WaitMs = e.Timings?.WaitMs,
@@ -73,41 +73,46 @@ internal static class JobTransitions
     };
 
     /// <summary>
-    /// The record after <paramref name="incoming"/>, or <paramref name="existing"/> itself (unchanged) when the
-    /// event does not raise the status. Tenant and SubmittedAt stay as first recorded; every other field takes
-    /// the incoming value when it has one.
+    /// The record after <paramref name="incoming"/>; <paramref name="existing"/> itself (not touched) when it changes nothing.
+    /// An event that raises the status writes what it knows over the record. A late or repeated event (a JobStarted after
+    /// the JobCompleted, a redelivery) fills only fields still empty and never moves the status back; a second, different
+    /// terminal event changes nothing. Tenant and SubmittedAt stay as first recorded; StartedAt and TraceId keep the
+    /// first value known. The same merge as <see cref="JobSql.Upsert"/>.
     /// </summary>
     public static JobRecord Merge(JobRecord? existing, JobRecord incoming, DateTimeOffset now)
     {
         if (existing is null) return incoming with { UpdatedAt = now };
-        if (JobStatuses.Rank(incoming.Status) <= JobStatuses.Rank(existing.Status)) return existing;
-        return existing with
+        int from = JobStatuses.Rank(existing.Status), to = JobStatuses.Rank(incoming.Status);
+        bool advances = to > from;
+        if (!advances && to == from && incoming.Status != existing.Status) return existing; // the first terminal event wins
+        var (first, second) = advances ? (incoming, existing) : (existing, incoming);
+        var merged = existing with
         {
-            Status = incoming.Status,
-            AdapterId = incoming.AdapterId ?? existing.AdapterId,
-            RankBucket = incoming.RankBucket ?? existing.RankBucket,
-            Prompt = incoming.Prompt ?? existing.Prompt,
-            OutputText = incoming.OutputText ?? existing.OutputText,
-            PromptTokens = incoming.PromptTokens ?? existing.PromptTokens,
-            OutputTokens = incoming.OutputTokens ?? existing.OutputTokens,
-            FinishReason = incoming.FinishReason ?? existing.FinishReason,
-            ErrorCode = incoming.ErrorCode ?? existing.ErrorCode,
-            ErrorMessage = incoming.ErrorMessage ?? existing.ErrorMessage,
-            Worker = incoming.Worker ?? existing.Worker,
-            WebhookUrl = incoming.WebhookUrl ?? existing.WebhookUrl,
-            Metadata = incoming.Metadata ?? existing.Metadata,
-            StartedAt = existing.StartedAt ?? incoming.StartedAt, // the worker's own JobStarted time wins
-            CompletedAt = incoming.CompletedAt ?? existing.CompletedAt,
-            QueueMs = incoming.QueueMs ?? existing.QueueMs,
-            WaitMs = incoming.WaitMs ?? existing.WaitMs,
-            TtftMs = incoming.TtftMs ?? existing.TtftMs,
-            TpotMs = incoming.TpotMs ?? existing.TpotMs,
-            TotalMs = incoming.TotalMs ?? existing.TotalMs,
-            BatchId = incoming.BatchId ?? existing.BatchId,
-            CustomId = incoming.CustomId ?? existing.CustomId,
+            Status = first.Status,
+            AdapterId = first.AdapterId ?? second.AdapterId,
+            RankBucket = first.RankBucket ?? second.RankBucket,
+            Prompt = first.Prompt ?? second.Prompt,
+            OutputText = first.OutputText ?? second.OutputText,
+            PromptTokens = first.PromptTokens ?? second.PromptTokens,
+            OutputTokens = first.OutputTokens ?? second.OutputTokens,
+            FinishReason = first.FinishReason ?? second.FinishReason,
+            ErrorCode = first.ErrorCode ?? second.ErrorCode,
+            ErrorMessage = first.ErrorMessage ?? second.ErrorMessage,
+            Worker = first.Worker ?? second.Worker,
+            WebhookUrl = first.WebhookUrl ?? second.WebhookUrl,
+            Metadata = first.Metadata ?? second.Metadata,
+            StartedAt = existing.StartedAt ?? incoming.StartedAt, // the worker's own JobStarted time, when it came first
+            CompletedAt = first.CompletedAt ?? second.CompletedAt,
+            QueueMs = first.QueueMs ?? second.QueueMs,
+            WaitMs = first.WaitMs ?? second.WaitMs,
+            TtftMs = first.TtftMs ?? second.TtftMs,
+            TpotMs = first.TpotMs ?? second.TpotMs,
+            TotalMs = first.TotalMs ?? second.TotalMs,
+            BatchId = first.BatchId ?? second.BatchId,
+            CustomId = first.CustomId ?? second.CustomId,
             TraceId = existing.TraceId ?? incoming.TraceId, // the first trace recorded stays
-            UpdatedAt = now,
         };
+        return merged == existing ? existing : merged with { UpdatedAt = now };
     }
 
     private static JobRecord Blank(Guid jobId, string tenant, JobStatus status, DateTimeOffset submittedAt)

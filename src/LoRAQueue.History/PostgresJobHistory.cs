@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Dapper;
 using LoRAQueue.Contracts;
@@ -64,13 +65,13 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
         public string? AdapterId { get; set; }
         public int? RankBucket { get; set; }
         public string Status { get; set; } = "";
-        public string? Prompt { get; set; }
-        public string? OutputText { get; set; }
+        public byte[]? Prompt { get; set; }     // bytea: UTF-8, may hold U+0000
+        public byte[]? OutputText { get; set; }
         public int? PromptTokens { get; set; }
         public int? OutputTokens { get; set; }
         public string? FinishReason { get; set; }
         public string? ErrorCode { get; set; }
-        public string? ErrorMessage { get; set; }
+        public byte[]? ErrorMessage { get; set; }
         public string? Worker { get; set; }
         public string? WebhookUrl { get; set; }
         public string? Metadata { get; set; }
@@ -88,10 +89,12 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
         public string? TraceId { get; set; }
 
         public JobRecord ToRecord() => new(
-            JobId, Tenant, AdapterId, RankBucket, JobStatuses.Parse(Status), Prompt, OutputText, PromptTokens,
-            OutputTokens, FinishReason, ErrorCode, ErrorMessage, Worker, WebhookUrl,
+            JobId, Tenant, AdapterId, RankBucket, JobStatuses.Parse(Status), Utf8(Prompt), Utf8(OutputText), PromptTokens,
+            OutputTokens, FinishReason, ErrorCode, Utf8(ErrorMessage), Worker, WebhookUrl,
             Metadata is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(Metadata),
             Timestamps.FromUtc(SubmittedAt), Timestamps.FromUtc(StartedAt), Timestamps.FromUtc(CompletedAt),
             QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId, TraceId);
+
+        private static string? Utf8(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);
     }
 }

@@ -146,17 +146,66 @@ public abstract class JobHistoryRecordingTests
     }
 
     [Fact]
-    public async Task Late_started_after_completed_changes_nothing()
+    public async Task Late_started_after_completed_adds_its_prompt_and_keeps_the_status_and_the_workers_figures()
     {
+        // A raw AMQP producer's prompt reaches the history only with JobStarted; JobCompleted may be recorded first.
         var job = JobEvents.New();
         await History.RecordCompletedAsync(job.Completed(), Ct);
         var completed = await History.GetAsync(job.JobId, Ct);
+        Assert.Null(completed!.Prompt);
 
-        await History.RecordStartedAsync(job.Started(worker: "worker-b"), Ct);
+        await History.RecordStartedAsync(job.Started(worker: "worker-b") with { StartedAt = job.SubmittedAt.AddSeconds(9) }, Ct);
 
         var record = await History.GetAsync(job.JobId, Ct);
-        JobAssert.Same(completed!, record);
         Assert.Equal(JobStatus.Completed, record!.Status);
+        Assert.Equal("Summarise the ticket", record.Prompt);
+        JobAssert.Same(completed with { Prompt = "Summarise the ticket", UpdatedAt = record.UpdatedAt }, record);
+        Assert.True(record.UpdatedAt >= completed.UpdatedAt);
+    }
+
+    [Fact]
+    public async Task Late_started_after_failed_adds_its_prompt_and_keeps_the_failure()
+    {
+        var job = JobEvents.New();
+        await History.RecordFailedAsync(job.Failed(FailureReasons.EngineError), Ct);
+
+        await History.RecordStartedAsync(job.Started(), Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.Equal((JobStatus.Failed, FailureReasons.EngineError, "Summarise the ticket"), (record!.Status, record.ErrorCode, record.Prompt));
+    }
+
+    [Fact]
+    public async Task Every_character_is_stored_as_given_including_U0000()
+    {
+        // The byte-fallback token <0x00> decodes to U+0000, which no Postgres text column can hold.
+        var job = JobEvents.New();
+        const string prompt = "nul \0 in the prompt, and \u00e9\u6f22\U0001F600 beside it";
+        const string output = "\0\0 model output with \0 bytes\0";
+        var metadata = new Dictionary<string, string> { ["k\0ey"] = "va\0lue" };
+        await History.RecordStartedAsync(job.Started() with { Prompt = prompt, Metadata = metadata }, Ct);
+        await History.RecordCompletedAsync(job.Completed(output) with { Metadata = metadata }, Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.Equal((JobStatus.Completed, prompt, output), (record!.Status, record.Prompt, record.OutputText));
+        Assert.Equal("va\0lue", record.Metadata!["k\0ey"]);
+
+        var failed = JobEvents.New();
+        await History.RecordFailedAsync(failed.Failed(FailureReasons.InvalidRequest) with { Message = "stop string \"\0\" is invalid" }, Ct);
+        Assert.Equal("stop string \"\0\" is invalid", (await History.GetAsync(failed.JobId, Ct))!.ErrorMessage);
+    }
+
+    [Fact]
+    public async Task A_refused_jobs_failure_is_recorded_even_when_its_ids_hold_U0000()
+    {
+        // The rules refuse U+0000 in ids; the worker's JobFailed for such a job still carries what it was sent.
+        var job = JobEvents.New() with { AdapterId = "bad\0adapter" };
+        await History.RecordFailedAsync(job.Failed(FailureReasons.UnknownAdapter) with { CustomId = "line\01" }, Ct);
+
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.Equal(JobStatus.Failed, record!.Status);
+        Assert.Equal(FailureReasons.UnknownAdapter, record.ErrorCode);
+        Assert.StartsWith("bad", record.AdapterId); // Postgres keeps it with U+FFFD for the NUL
     }
 
     [Fact]

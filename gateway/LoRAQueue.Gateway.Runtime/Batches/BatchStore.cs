@@ -17,7 +17,7 @@ public sealed class BatchStore(NpgsqlDataSource dataSource)
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await connection.ExecuteAsync(new CommandDefinition("""
             INSERT INTO batches (batch_id, tenant, webhook_url, total_lines, accepted, rejected, metadata)
-            VALUES (@BatchId, @Tenant, @WebhookUrl, @TotalLines, @Accepted, @Rejected, CAST(@Metadata AS jsonb))
+            VALUES (@BatchId, @Tenant, @WebhookUrl, @TotalLines, @Accepted, @Rejected, CAST(@Metadata AS json))
             """, new
             {
                 BatchId = batchId, Tenant = tenant, WebhookUrl = webhookUrl, TotalLines = totalLines, Accepted = accepted,
