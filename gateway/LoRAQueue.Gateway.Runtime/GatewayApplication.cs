@@ -81,6 +81,8 @@ public static class GatewayApplication
         var buckets = BusRegistration.RankBucketsOf(configuration);
         services.ConfigureHttpJsonOptions(o => GatewayJson.Configure(o.SerializerOptions));
         services.AddProblemDetails();
+        services.AddExceptionHandler<OutageExceptionHandler>();
+        services.AddSingleton(settings);
 
         using (var startupLogging = HostConsoleLogging.CreateStartupFactory())
             services.AddJobHistory(settings.PostgresConnectionString, AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets),

@@ -20,6 +20,8 @@ public sealed record GatewaySettings
     public long MaxBodyBytes { get; init; } = 64L << 20;
     /// <summary>Apply migrations/*.sql at start-up (under the migrator's advisory lock).</summary>
     public bool MigrateOnStart { get; init; } = true;
+    /// <summary>How long a submission waits for the broker to take its jobs before answering 503 with Retry-After.</summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The validated settings (<see cref="SectionOptions.Read{T}"/>); a bad or missing one throws
     /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> naming the key.</summary>
@@ -35,6 +37,7 @@ public sealed record GatewaySettings
             MaxTokens = gateway.MaxTokens,
             MaxBodyBytes = gateway.MaxBodyBytes,
             MigrateOnStart = gateway.MigrateOnStart,
+            SendTimeout = TimeSpan.FromSeconds(gateway.SendTimeoutSeconds),
         };
     }
 }
@@ -46,7 +49,9 @@ public sealed class GatewayOptions : ISectionOptions
     public int MaxTokens { get; set; } = 4096;
     public long MaxBodyBytes { get; set; } = 64L << 20;
     public bool MigrateOnStart { get; set; } = true;
+    public double SendTimeoutSeconds { get; set; } = 5;
 
     public IEnumerable<string> Problems() =>
-        OptionChecks.AtLeast(Section, nameof(MaxTokens), MaxTokens, 1).Concat(OptionChecks.AtLeast(Section, nameof(MaxBodyBytes), MaxBodyBytes, 1));
+        OptionChecks.AtLeast(Section, nameof(MaxTokens), MaxTokens, 1).Concat(OptionChecks.AtLeast(Section, nameof(MaxBodyBytes), MaxBodyBytes, 1))
+            .Concat(OptionChecks.Seconds(Section, nameof(SendTimeoutSeconds), SendTimeoutSeconds, min: 0.1, max: 300));
 }

@@ -5,16 +5,28 @@ namespace LoRAQueue.Gateway;
 
 /// <summary>
 /// An RFC 7807 problem: HTTP status, a stable machine-readable <see cref="Code"/> and a message for a person.
-/// <see cref="Extensions"/> carry extra members (per-line batch errors, the idempotent job id, …).
+/// <see cref="Extensions"/> carry extra members (per-line batch errors, the idempotent job id, …); <see cref="RetryAfter"/>
+/// becomes the Retry-After header.
 /// </summary>
-public sealed record Problem(int Status, string Code, string Title, string Detail, IReadOnlyDictionary<string, object?>? Extensions = null)
+public sealed record Problem(int Status, string Code, string Title, string Detail, IReadOnlyDictionary<string, object?>? Extensions = null,
+                             TimeSpan? RetryAfter = null)
 {
     public IResult ToResult()
     {
         var extensions = new Dictionary<string, object?> { ["code"] = Code };
         if (Extensions is not null) foreach (var (key, value) in Extensions) extensions[key] = value;
-        return Results.Problem(detail: Detail, statusCode: Status, title: Title, type: $"https://loraqueue.dev/problems/{Code}",
-                               extensions: extensions);
+        var problem = Results.Problem(detail: Detail, statusCode: Status, title: Title, type: $"https://loraqueue.dev/problems/{Code}",
+                                      extensions: extensions);
+        return RetryAfter is { } wait ? new WithRetryAfter(problem, wait) : problem;
+    }
+
+    private sealed class WithRetryAfter(IResult inner, TimeSpan wait) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return inner.ExecuteAsync(httpContext);
+        }
     }
 
     public Task WriteAsync(HttpContext context) => ToResult().ExecuteAsync(context);
@@ -63,5 +75,12 @@ public static class Problems
         _ => new(400, r.Code, "The request is not valid", r.Message(JobFieldNames.Http)),
     };
 
-    public static Problem QueueUnavailable(string detail) => new(503, "queue_unavailable", "The job could not be queued", detail);
+    /// <summary>How long a client waits before retrying after a 503: about how long a broker or database restart takes.</summary>
+    public static readonly TimeSpan OutageRetryAfter = TimeSpan.FromSeconds(5);
+
+    public static Problem QueueUnavailable(string detail) =>
+        new(503, "queue_unavailable", "The job could not be queued", detail, RetryAfter: OutageRetryAfter);
+
+    public static Problem ServiceUnavailable(string detail) =>
+        new(503, "service_unavailable", "A service the gateway needs is unavailable", detail, RetryAfter: OutageRetryAfter);
 }

@@ -1,4 +1,5 @@
 using LoRAQueue.Contracts;
+using LoRAQueue.Messaging;
 using MassTransit;
 
 namespace LoRAQueue.History;
@@ -17,7 +18,8 @@ public sealed class JobHistoryRecorder(IJobHistory history) :
     public Task Consume(ConsumeContext<JobFailed> context) => history.RecordFailedAsync(context.Message, context.CancellationToken);
 }
 
-/// <summary>Receive endpoint <c>job-history</c>; short retries ride out a database restart or failover.</summary>
+/// <summary>Receive endpoint <c>job-history</c>; a database outage is waited out, a write the database refuses goes to
+/// <c>job-history_error</c> at once (<see cref="OutageRetry"/>).</summary>
 public sealed class JobHistoryRecorderDefinition : ConsumerDefinition<JobHistoryRecorder>
 {
     public const string QueueName = "job-history";
@@ -27,8 +29,7 @@ public sealed class JobHistoryRecorderDefinition : ConsumerDefinition<JobHistory
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<JobHistoryRecorder> consumerConfigurator, IRegistrationContext context)
     {
-        consumerConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10),
-                                                                TimeSpan.FromMilliseconds(500)));
+        consumerConfigurator.UseMessageRetry(OutageRetry.Configure);
     }
 }
 

@@ -35,12 +35,8 @@ internal sealed class SharedRankQueues(IReceiveEndpointConnector connector, IRan
                 endpoint.UseRawJsonDeserializer(RawSerializerOptions.All, isDefault: true);
                 endpoint.PrefetchCount = dispatch.Slots;
                 endpoint.ConcurrentMessageLimit = dispatch.Slots;
-                endpoint.UseMessageRetry(r =>
-                {
-                    r.Intervals(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1));
-                    r.Ignore<UnanswerableJobException>();
-                    r.Ignore<OperationCanceledException>();
-                });
+                // A registry or broker outage is waited out with the job on hand; a job's own problems are JobFailed events, not exceptions.
+                endpoint.UseMessageRetry(OutageRetry.Configure);
                 endpoint.Consumer(() => new DispatchingConsumer(dispatch));
             });
             _handles.Add(handle);

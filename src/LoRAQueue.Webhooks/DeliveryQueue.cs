@@ -44,14 +44,17 @@ internal sealed class DeliveryQueue(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Takes up to <paramref name="limit"/> due deliveries that no other dispatcher holds and pushes their due
-    /// time out by <paramref name="lease"/>: if this process dies mid-send, another one retries after the lease.</summary>
-    public async Task<IReadOnlyList<ClaimedDelivery>> ClaimDueAsync(int limit, TimeSpan lease, CancellationToken ct)
+    /// time out by <paramref name="lease"/>: if this process dies mid-send, another one retries after the lease.
+    /// <paramref name="inFlight"/> are this dispatcher's own unfinished ones: their lease may have run out while the
+    /// database was down, but they were sent and wait only to be recorded.</summary>
+    public async Task<IReadOnlyList<ClaimedDelivery>> ClaimDueAsync(int limit, TimeSpan lease, IReadOnlyCollection<Guid> inFlight,
+                                                                    CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         var rows = await connection.QueryAsync<ClaimedDelivery>(new CommandDefinition("""
             WITH due AS (
                 SELECT id FROM webhook_deliveries
-                WHERE status = 'pending' AND next_attempt_at <= now()
+                WHERE status = 'pending' AND next_attempt_at <= now() AND NOT (id = ANY(@InFlight))
                 ORDER BY next_attempt_at
                 LIMIT @Limit
                 FOR UPDATE SKIP LOCKED)
@@ -62,7 +65,7 @@ internal sealed class DeliveryQueue(NpgsqlDataSource dataSource)
                       (SELECT t.webhook_secret FROM tenants t WHERE t.id = d.tenant) AS Secret,
                       (SELECT t.webhook_secret_previous FROM tenants t WHERE t.id = d.tenant) AS PreviousSecret,
                       d.trace_parent AS TraceParent
-            """, new { Limit = limit, LeaseMs = lease.TotalMilliseconds }, cancellationToken: ct));
+            """, new { Limit = limit, LeaseMs = lease.TotalMilliseconds, InFlight = inFlight.ToArray() }, cancellationToken: ct));
         return rows.ToList();
     }
 

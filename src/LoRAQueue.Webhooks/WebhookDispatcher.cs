@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using LoRAQueue.Messaging;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -13,6 +15,8 @@ internal sealed class WebhookDispatcher(DeliveryQueue queue, WebhookSender sende
     /// <summary>Margin on top of the send timeout before a claim lapses and another dispatcher may retry.</summary>
     private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
 
+    private readonly ConcurrentDictionary<Guid, byte> _inFlight = new();
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         int max = options.MaxConcurrentDeliveries;
@@ -27,7 +31,8 @@ internal sealed class WebhookDispatcher(DeliveryQueue queue, WebhookSender sende
                 IReadOnlyList<ClaimedDelivery> claimed = [];
                 try
                 {
-                    claimed = await queue.ClaimDueAsync(free, options.Timeout + LeaseMargin, stoppingToken);
+                    claimed = await queue.ClaimDueAsync(free, options.Timeout + LeaseMargin, (IReadOnlyCollection<Guid>)_inFlight.Keys, stoppingToken);
+                    foreach (var delivery in claimed) _inFlight[delivery.Id] = 0;
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
@@ -66,6 +71,7 @@ internal sealed class WebhookDispatcher(DeliveryQueue queue, WebhookSender sende
         }
         finally
         {
+            _inFlight.TryRemove(delivery.Id, out _);
             slots.Release();
         }
     }
@@ -77,7 +83,7 @@ internal sealed class WebhookDispatcher(DeliveryQueue queue, WebhookSender sende
         TimeSpan? retryDelay = outcome.Succeeded || !outcome.Retryable || delivery.RoundAttempts >= options.RetrySchedule.Length
             ? null
             : options.RetrySchedule[delivery.RoundAttempts];
-        var status = await queue.RecordAttemptAsync(delivery, outcome, retryDelay, stoppingToken);
+        var status = await RecordAsync(delivery, outcome, retryDelay, stoppingToken);
         WebhookTracing.Outcome(span, outcome, status);
         switch (status)
         {
@@ -95,6 +101,26 @@ internal sealed class WebhookDispatcher(DeliveryQueue queue, WebhookSender sende
                 logger.LogInformation("Webhook {DeliveryId} to {Url} attempt {Attempt} failed ({Error}); next in {Delay}",
                                       delivery.Id, delivery.Url, delivery.AttemptCount + 1, outcome.Error, retryDelay);
                 break;
+        }
+    }
+
+    /// <summary>Records the attempt, waiting out a database outage: the receiver has its answer, and an attempt not recorded
+    /// would be sent again once its lease ran out.</summary>
+    private async Task<DeliveryStatus?> RecordAsync(ClaimedDelivery delivery, AttemptOutcome outcome, TimeSpan? retryDelay,
+                                                    CancellationToken stoppingToken)
+    {
+        for (var wait = OutageRetry.MinInterval; ; wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, OutageRetry.MaxInterval.Ticks)))
+        {
+            try
+            {
+                return await queue.RecordAttemptAsync(delivery, outcome, retryDelay, stoppingToken);
+            }
+            catch (Exception e) when (OutageRetry.IsTransient(e) && !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Webhook delivery {DeliveryId}: recording attempt {Attempt} failed ({Error}); retrying in {Wait}",
+                                  delivery.Id, delivery.AttemptCount + 1, e.Message, wait);
+                await Task.Delay(wait, stoppingToken);
+            }
         }
     }
 }

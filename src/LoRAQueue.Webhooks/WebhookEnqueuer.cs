@@ -1,4 +1,5 @@
 using LoRAQueue.Contracts;
+using LoRAQueue.Messaging;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -38,7 +39,8 @@ public sealed class WebhookEnqueuer(NpgsqlDataSource dataSource, ILogger<Webhook
     }
 }
 
-/// <summary>Receive endpoint <c>webhook-deliveries</c>; short retries ride out a database restart or failover.</summary>
+/// <summary>Receive endpoint <c>webhook-deliveries</c>; a database outage is waited out, a write the database refuses goes to
+/// <c>webhook-deliveries_error</c> at once (<see cref="OutageRetry"/>).</summary>
 public sealed class WebhookEnqueuerDefinition : ConsumerDefinition<WebhookEnqueuer>
 {
     public const string QueueName = "webhook-deliveries";
@@ -48,7 +50,6 @@ public sealed class WebhookEnqueuerDefinition : ConsumerDefinition<WebhookEnqueu
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator,
         IConsumerConfigurator<WebhookEnqueuer> consumerConfigurator, IRegistrationContext context)
     {
-        consumerConfigurator.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10),
-                                                                TimeSpan.FromMilliseconds(500)));
+        consumerConfigurator.UseMessageRetry(OutageRetry.Configure);
     }
 }

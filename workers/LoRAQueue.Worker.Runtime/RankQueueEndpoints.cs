@@ -73,13 +73,8 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
         endpoint.PrefetchCount = settings.MaxSequences;
         endpoint.ConcurrentMessageLimit = settings.MaxSequences;
         if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit) RankQueueTopology.Apply(rabbit);
-        // Short retries for infrastructure hiccups (registry, broker); a job's own problems are JobFailed events, not exceptions.
-        endpoint.UseMessageRetry(r =>
-        {
-            r.Intervals(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1));
-            r.Ignore<UnanswerableJobException>();
-            r.Ignore<OperationCanceledException>();
-        });
+        // A registry or broker outage is waited out with the job on hand; a job's own problems are JobFailed events, not exceptions.
+        endpoint.UseMessageRetry(OutageRetry.Configure);
         endpoint.Consumer(createConsumer);
     }
 }

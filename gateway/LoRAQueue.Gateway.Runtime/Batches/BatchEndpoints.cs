@@ -81,6 +81,12 @@ public static class BatchEndpoints
             errors.Add(new LineError(lineOf[notSent.Admitted.Job.JobId], notSent.Admitted.Job.CustomId, problem.Code, problem.Detail));
         }
         int accepted = queued.Count(q => q.Sent);
+        if (accepted == 0)
+        {
+            // Nothing reached the broker: no batch to report on, and the client should retry the whole body.
+            await batches.DeleteAsync(batchId, CancellationToken.None);
+            throw new RequestException(JobSubmitter.NotQueued(queued[0]));
+        }
         if (accepted < jobs.Count) await batches.SetCountsAsync(batchId, accepted, errors.Count, CancellationToken.None);
         return Results.Accepted($"/v1/batches/{batchId}", new BatchAccepted(batchId, lines.Count, accepted, errors.Count, Sorted(errors)));
     }

@@ -34,6 +34,14 @@ public sealed class BatchStore(NpgsqlDataSource dataSource)
             new { BatchId = batchId, Accepted = accepted, Rejected = rejected }, cancellationToken: ct));
     }
 
+    /// <summary>Removes a batch none of whose jobs was queued (it has no jobs).</summary>
+    public async Task DeleteAsync(Guid batchId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition("DELETE FROM batches WHERE batch_id = @BatchId", new { BatchId = batchId },
+                                                            cancellationToken: ct));
+    }
+
     /// <summary>The tenant's batch; null when there is none or it is another tenant's.</summary>
     public async Task<BatchRecord?> GetAsync(string tenant, Guid batchId, CancellationToken ct)
     {

@@ -11,7 +11,7 @@ namespace LoRAQueue.Gateway.Submission;
 /// admit it (the <see cref="SubmitJobRules"/> every entrance runs), then adds the one check only the gateway can make —
 /// where the webhook URL resolves to. A refusal is a <see cref="RequestException"/> with the rule's code; nothing is sent.
 /// </summary>
-public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks, DemandRecorder? demand = null)
+public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks, GatewaySettings settings, DemandRecorder? demand = null)
 {
     /// <summary>Per-request memo of adapter records and webhook checks: a batch of 10,000 lines naming the same adapter and URL
     /// reads the registry and asks DNS once.</summary>
@@ -47,17 +47,18 @@ public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks,
     }
 
     /// <summary>Sends the jobs and records them queued (<see cref="JobIntake.QueueAsync"/>), then adds what the sent ones may
-    /// cost to their adapters' demand. A job not sent failed at the broker, not the caller: its result says 503.</summary>
+    /// cost to their adapters' demand. A job not sent failed at the broker, not the caller: its result says 503. A broker that
+    /// does not take a job within <see cref="GatewaySettings.SendTimeout"/> counts as not taking it.</summary>
     public async Task<IReadOnlyList<QueuedJob>> QueueAsync(IReadOnlyList<AdmittedJob> jobs, CancellationToken ct)
     {
-        var queued = await intake.QueueAsync(jobs, ct);
+        var queued = await intake.QueueAsync(jobs, ct, settings.SendTimeout);
         await RecordDemandAsync(queued.Where(q => q.Sent).Select(q => q.Admitted));
         return queued;
     }
 
     /// <summary>The problem for a job the broker did not take; the caller may retry (with the same Idempotency-Key).</summary>
     public static Problem NotQueued(QueuedJob job) =>
-        Problems.QueueUnavailable($"the job could not be queued ({job.Error!.GetType().Name}: {job.Error.Message}); retry later");
+        Problems.QueueUnavailable($"the job could not be queued ({job.Error!.GetType().Name}: {job.Error.Message}); nothing was queued, retry later");
 
     /// <summary>One demand write per adapter for a whole request, not one per job.</summary>
     private async Task RecordDemandAsync(IEnumerable<AdmittedJob> queued)

@@ -53,6 +53,9 @@ public static class SubmitJobRules
         }
         if (job.CustomId is { } customId && customId.Length is 0 or > MaxCustomIdLength)
             return Invalid(JobField.CustomId, $"must be 1 to {MaxCustomIdLength} characters");
+        // An id is matched and listed, so it must survive every store as given; a prompt or metadata may hold any character.
+        if (job.CustomId is { } id && id.Contains('\0', StringComparison.Ordinal))
+            return Invalid(JobField.CustomId, "must not contain U+0000");
         if (job.WebhookUrl is { } url && CheckWebhookUrlSyntax(url, out _) is { } badUrl)
             return new(FailureReasons.WebhookUrlRefused, JobField.WebhookUrl, $"is refused: {badUrl}");
         if (job.Prompt.Length > (long)limits.ContextLength * MaxCharactersPerToken)
@@ -98,6 +101,7 @@ public static class SubmitJobRules
         uri = null!;
         if (string.IsNullOrWhiteSpace(url)) return "webhook URL is empty";
         if (url.Length > MaxWebhookUrlLength) return $"webhook URL is longer than {MaxWebhookUrlLength} characters";
+        if (url.Any(char.IsControl)) return "webhook URL contains a control character"; // Uri would quietly escape or drop it
         // On Unix "/x/y" parses as an absolute file: URI, so the scheme must also be what the text says.
         if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed) || !url.StartsWith(parsed.Scheme + ":", StringComparison.OrdinalIgnoreCase))
             return $"webhook URL '{url}' is not an absolute URL";

@@ -79,6 +79,7 @@ public sealed class SubmitJobRulesTests
     [InlineData("https://user:pw@example.com/x")]
     [InlineData("/relative")]
     [InlineData("https://example.com/x#frag")]
+    [InlineData("https://example.com/a\0b")]
     public void Webhook_urls_are_checked_for_shape(string url) =>
         Assert.Equal(FailureReasons.WebhookUrlRefused, SubmitJobRules.CheckFields(Valid() with { WebhookUrl = url }, Limits)!.Code);
 
@@ -87,5 +88,12 @@ public sealed class SubmitJobRulesTests
     {
         Assert.Equal(JobField.SchemaVersion, SubmitJobRules.CheckFields(Valid() with { SchemaVersion = 2 }, Limits)!.Field);
         Assert.Equal(JobField.SchemaVersion, SubmitJobRules.CheckFields(Valid() with { SchemaVersion = 0 }, Limits)!.Field);
+    }
+
+    [Fact]
+    public void U0000_is_any_prompts_or_metadatas_own_business_but_not_an_ids()
+    {
+        Assert.Null(SubmitJobRules.CheckFields(Valid() with { Prompt = "a\0b", Metadata = new() { ["k\0"] = "v\0" } }, Limits));
+        Assert.Equal(JobField.CustomId, SubmitJobRules.CheckFields(Valid() with { CustomId = "line\01" }, Limits)!.Field);
     }
 }
