@@ -6,6 +6,8 @@
 #   scripts/services.sh stop    stop exactly the processes `start` started, remove their data
 #   scripts/services.sh env     print the env file (eval "$(scripts/services.sh env)")
 #   scripts/services.sh status  exit 0 when the recorded services are all up
+#   scripts/services.sh down postgres|rabbitmq   stop one in place (port and data kept): a fault drill
+#   scripts/services.sh up postgres|rabbitmq     start it again after `down`
 #
 # The env file (default .cache/services/services.env, or $LORAQUEUE_SERVICES_ENV) exports the
 # keys the services read (LORAQUEUE__RABBITMQ__HOST …) and records the PIDs and paths to stop.
@@ -113,14 +115,19 @@ start_postgres() {
     --auth-host=scram-sha-256 -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
   rm -f "$dir/pwfile"
-  # Throwaway data: durability off for speed; enough connections for parallel test pools.
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start -o \
-    "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    >/dev/null || { tail -20 "$dir/postgres.log" >&2; die "postgres did not start"; }
-  PG_PID=$(head -1 "$dir/data/postmaster.pid")
+  pg_start || { tail -20 "$dir/postgres.log" >&2; die "postgres did not start"; }
   wait_for "postgres on 127.0.0.1:$PG_PORT" "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" \
     || die "postgres not answering on 127.0.0.1:$PG_PORT (log: $dir/postgres.log)"
   as_pg "$bin/createdb" -h "$dir" -p "$PG_PORT" -U "$PG_USER" loraqueue
+}
+
+# Starts the cluster in $PG_DIR on $PG_PORT and sets PG_PID. Throwaway data: durability off for speed; enough
+# connections for parallel test pools.
+pg_start() {
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 start -o \
+    "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    >/dev/null || return 1
+  PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
 }
 
 stop_postgres() {
@@ -210,6 +217,37 @@ stop_rabbitmq() {
   stop_pid epmd "${EPMD_PID:-}" "-port $EPMD_PORT"
 }
 
+# ---------------------------------------------------------------- faults
+
+# Stops one service the way an outage does — clients see refused connections — keeping its port, data and
+# queued messages, so `up` brings back the same server. Postgres: a fast shutdown (sessions end with 57P01);
+# RabbitMQ: the broker application stops inside its running node (connections close, the listener goes).
+service_down() {
+  load_state || die "nothing recorded in $ENV_FILE: run scripts/services.sh start"
+  case "${1:-}" in
+    postgres) as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null || die "postgres did not stop"
+              say "postgres down (127.0.0.1:$PG_PORT)" ;;
+    rabbitmq) rabbitmqctl_ stop_app >/dev/null || die "rabbitmq did not stop"
+              say "rabbitmq down (127.0.0.1:$RABBIT_PORT)" ;;
+    *) die "down takes postgres or rabbitmq" ;;
+  esac
+}
+
+service_up() {
+  load_state || die "nothing recorded in $ENV_FILE: run scripts/services.sh start"
+  case "${1:-}" in
+    postgres)
+      pg_start || { tail -20 "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
+      sed -i "s/ PG_PID=[0-9]* / PG_PID=$PG_PID /" "$ENV_FILE"   # status checks the recorded pid
+      wait_for "postgres on 127.0.0.1:$PG_PORT" "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres not answering" ;;
+    rabbitmq)
+      rabbitmqctl_ start_app >/dev/null || die "rabbitmq did not start"
+      wait_for "rabbitmq amqp on 127.0.0.1:$RABBIT_PORT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$RABBIT_PORT" \
+        || die "rabbitmq not listening on 127.0.0.1:$RABBIT_PORT" ;;
+    *) die "up takes postgres or rabbitmq" ;;
+  esac
+}
+
 # ---------------------------------------------------------------- state
 
 random_secret() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
@@ -290,5 +328,7 @@ case "${1:-}" in
   stop) stop_all ;;
   env) [ -f "$ENV_FILE" ] || die "no env file at $ENV_FILE: run scripts/services.sh start"; cat "$ENV_FILE" ;;
   status) if ( is_up ); then say "running (env: $ENV_FILE)"; else say "not running"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|env|status" >&2; exit 2 ;;
+  down) service_down "${2:-}" ;;
+  up) service_up "${2:-}" ;;
+  *) echo "usage: $0 start|stop|env|status|down <service>|up <service>" >&2; exit 2 ;;
 esac

@@ -32,21 +32,26 @@ public sealed class GatewayStack : IAsyncDisposable
     public HttpClient Http { get; }
 
     /// <param name="retrySchedule">LoRAQueue:Webhooks:RetrySchedule for this run.</param>
-    public static async Task<GatewayStack> StartAsync(ModelFiles files, string retrySchedule = "300ms,300ms,300ms")
+    /// <param name="servers">The RabbitMQ and Postgres to run on; those of scripts/test.sh by default.</param>
+    /// <param name="extra">More environment for the `loraqueue serve` process.</param>
+    public static async Task<GatewayStack> StartAsync(ModelFiles files, string retrySchedule = "300ms,300ms,300ms",
+                                                      TestEnvironment? servers = null, IReadOnlyDictionary<string, string>? extra = null)
     {
         var redis = await RedisServer.StartAsync();
-        var pipeline = await Pipeline.CreateAsync(files, redis: redis);
+        var pipeline = await Pipeline.CreateAsync(files, redis: redis, servers: servers);
         // The pipeline registered the adapters for this tenant id; the tenant row gives it a key and a webhook secret.
         var tenant = await new TenantStore(pipeline.DataSource).CreateAsync(Pipeline.Tenant, "Acme");
         var gateway = new Uri($"http://127.0.0.1:{LoopbackPort.Free()}/");
+        var environment = new Dictionary<string, string>
+        {
+            ["LORAQUEUE__WEBHOOKS__ALLOWEDNETWORKS"] = "127.0.0.0/8",
+            ["LORAQUEUE__WEBHOOKS__RETRYSCHEDULE"] = retrySchedule,
+            ["LORAQUEUE__WEBHOOKS__POLLINTERVAL"] = "100ms",
+            ["LORAQUEUE__WEBHOOKS__TIMEOUT"] = "2s",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>()) environment[key] = value;
         var serve = await pipeline.StartServeAsync("serve-1", ["gateway", "scheduler", "worker"], ["--urls", gateway.ToString().TrimEnd('/')],
-            new Dictionary<string, string>
-            {
-                ["LORAQUEUE__WEBHOOKS__ALLOWEDNETWORKS"] = "127.0.0.0/8",
-                ["LORAQUEUE__WEBHOOKS__RETRYSCHEDULE"] = retrySchedule,
-                ["LORAQUEUE__WEBHOOKS__POLLINTERVAL"] = "100ms",
-                ["LORAQUEUE__WEBHOOKS__TIMEOUT"] = "2s",
-            });
+                                                   environment);
         var stack = new GatewayStack(pipeline, redis, tenant, gateway, serve);
         await Eventually.WaitAsync(stack.HealthAsync, status => status == HttpStatusCode.OK, "the gateway's /healthz to answer 200",
             TimeSpan.FromSeconds(60), pipeline.WorkerOutput);

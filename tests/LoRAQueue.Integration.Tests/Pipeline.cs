@@ -59,10 +59,12 @@ public sealed class Pipeline : IAsyncDisposable
     /// <param name="configureBus">Consumers for the test process's own bus (the producer side).</param>
     /// <param name="services">Services those consumers need.</param>
     /// <param name="redis">The Redis the workers (and schedulers) report to; none by default.</param>
+    /// <param name="servers">The RabbitMQ and Postgres to use; those of scripts/test.sh by default.</param>
     public static async Task<Pipeline> CreateAsync(ModelFiles files, Action<IBusRegistrationConfigurator>? configureBus = null,
-                                                   Action<IServiceCollection>? services = null, RedisServer? redis = null)
+                                                   Action<IServiceCollection>? services = null, RedisServer? redis = null,
+                                                   TestEnvironment? servers = null)
     {
-        var env = TestEnvironment.Get();
+        var env = servers ?? TestEnvironment.Get();
         var suffix = Guid.NewGuid().ToString("N")[..12];
         var vhost = $"lq-test-{suffix}";
         await RabbitMqAdmin.FromServicesEnv(env).AddVirtualHostAsync(vhost, env.RabbitUser);

@@ -25,10 +25,7 @@ public sealed partial class RabbitMqAdmin
         var file = env.ServicesEnvFile;
         if (!File.Exists(file))
             throw new InvalidOperationException($"no services env file at {file} (set LORAQUEUE_SERVICES_ENV): run scripts/test.sh or scripts/services.sh start");
-        var values = new Dictionary<string, string>();
-        foreach (var line in File.ReadLines(file))
-            foreach (Match m in Assignment().Matches(line))
-                values[m.Groups["key"].Value] = m.Groups["quoted"].Success ? m.Groups["quoted"].Value : m.Groups["plain"].Value;
+        var values = ReadEnvFile(file);
         string Need(string key) => values.TryGetValue(key, out var v) && v.Length > 0
             ? v
             : throw new InvalidOperationException($"{file} has no {key}: restart the services with scripts/services.sh");
@@ -60,6 +57,16 @@ public sealed partial class RabbitMqAdmin
         await process.WaitForExitAsync(timeout.Token);
         if (process.ExitCode != 0)
             throw new InvalidOperationException($"rabbitmqctl {string.Join(' ', arguments)} exited {process.ExitCode}: {await stderr}{await stdout}");
+    }
+
+    /// <summary>Every KEY=value (or KEY='value') assignment in a scripts/services.sh env file.</summary>
+    public static Dictionary<string, string> ReadEnvFile(string file)
+    {
+        var values = new Dictionary<string, string>();
+        foreach (var line in File.ReadLines(file))
+            foreach (Match m in Assignment().Matches(line))
+                values[m.Groups["key"].Value] = m.Groups["quoted"].Success ? m.Groups["quoted"].Value : m.Groups["plain"].Value;
+        return values;
     }
 
     [GeneratedRegex(@"(?<key>[A-Z_][A-Z0-9_]*)=(?:'(?<quoted>[^']*)'|(?<plain>[^\s']*))")]

@@ -9,7 +9,7 @@ namespace LoRAQueue.Integration.Tests;
 public sealed class RecorderTests(ModelFiles files)
 {
     [Fact]
-    public async Task The_recorder_keeps_one_row_per_job_when_events_are_redelivered_or_arrive_late()
+    public async Task The_recorder_keeps_one_row_per_job_when_events_are_redelivered_or_arrive_late_and_merges_what_a_late_one_adds()
     {
         // The real recorder on its real queue (job-history), hosted by this process so the test sees each consume end.
         var consumed = new ConsumedEvents();
@@ -30,7 +30,8 @@ public sealed class RecorderTests(ModelFiles files)
         await consumed.WaitAsync(jobId, 2);
         var once = await pipeline.History.GetAsync(jobId, CancellationToken.None);
 
-        // A redelivered job finished again elsewhere, and a JobStarted that arrives after the end.
+        // A redelivered job finished again elsewhere, and a JobStarted that arrives after the end: a raw AMQP producer's
+        // prompt reaches the history only with JobStarted.
         await pipeline.Bus.Publish(completed with { Worker = "w-second", OutputText = "second answer", CompletedAt = submittedAt.AddSeconds(3) });
         await pipeline.Bus.Publish(new JobStarted
         {
@@ -45,7 +46,8 @@ public sealed class RecorderTests(ModelFiles files)
         Assert.Equal("first answer", once.OutputText);
         Assert.Equal("w-first", once.Worker);
         Assert.Equal(40, once.TotalMs);
-        Assert.Equal(once, after); // nothing regressed, nothing overwritten
+        Assert.Null(once.Prompt);
+        Assert.Equal(once with { Prompt = "late", UpdatedAt = after!.UpdatedAt }, after); // the prompt added; nothing regressed or overwritten
         var page = await pipeline.History.ListAsync(new JobQuery(Tenant: Pipeline.Tenant), CancellationToken.None);
         Assert.Single(page.Items);
     }

@@ -27,9 +27,20 @@ public sealed record TestEnvironment(string RabbitHost, int RabbitPort, string R
     }
 
     /// <summary>Where scripts/services.sh wrote its env file (it also records how to reach the RabbitMQ node).</summary>
-    public string ServicesEnvFile => Environment.GetEnvironmentVariable("LORAQUEUE_SERVICES_ENV") is { Length: > 0 } path
+    public string ServicesEnvFile { get; init; } = Environment.GetEnvironmentVariable("LORAQUEUE_SERVICES_ENV") is { Length: > 0 } path
         ? path
         : Path.Combine(RepositoryRoot, ".cache", "services", "services.env");
+
+    /// <summary>The servers another `scripts/services.sh start` wrote to <paramref name="envFile"/> (a private set a test may stop).</summary>
+    public static TestEnvironment FromServicesEnvFile(string envFile)
+    {
+        var values = RabbitMqAdmin.ReadEnvFile(envFile);
+        string Need(string key) => values.TryGetValue(key, out var v) && v.Length > 0 ? v : throw new InvalidOperationException($"{envFile} has no {key}");
+        return new TestEnvironment(Need("LORAQUEUE__RABBITMQ__HOST"),
+            int.Parse(Need("LORAQUEUE__RABBITMQ__PORT"), System.Globalization.CultureInfo.InvariantCulture),
+            Need("LORAQUEUE__RABBITMQ__USERNAME"), Need("LORAQUEUE__RABBITMQ__PASSWORD"),
+            Need("LORAQUEUE__POSTGRES__CONNECTIONSTRING"), FindRepositoryRoot()) { ServicesEnvFile = envFile };
+    }
 
     /// <summary>The worker built next to these tests (same configuration: Release or Debug).</summary>
     public string WorkerDll => HostDll("workers", "LoRAQueue.Worker");

@@ -1,5 +1,6 @@
 using LoRAQueue.Messaging;
 using Microsoft.AspNetCore.Diagnostics;
+using Npgsql;
 
 namespace LoRAQueue.Gateway.Operations;
 
@@ -8,11 +9,13 @@ namespace LoRAQueue.Gateway.Operations;
 /// problem code, not ASP.NET's bare 500: <c>queue_unavailable</c> on the submission endpoints (nothing was queued: every
 /// write they make before the send needs the database), <c>service_unavailable</c> elsewhere. One warning line per request.
 /// </summary>
-public sealed class OutageExceptionHandler(ILogger<OutageExceptionHandler> logger) : IExceptionHandler
+public sealed class OutageExceptionHandler(NpgsqlDataSource database, ILogger<OutageExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
         if (!OutageRetry.IsTransient(exception) || http.Response.HasStarted) return false;
+        // After a database restart every idle pooled connection is dead; drop them all now rather than fail one request for each.
+        if (exception is NpgsqlException) database.Clear();
         string cause = $"{exception.GetType().Name}: {exception.Message}";
         logger.LogWarning("{Method} {Path} answered 503: {Cause}", http.Request.Method, http.Request.Path, cause);
         bool submission = HttpMethods.IsPost(http.Request.Method)

@@ -18,6 +18,7 @@ internal static class CliApp
         TenantCommands.Create(),
         SubmitCommand.Create(),
         ServeCommand.Create(),
+        DeadLetterCommands.Create(),
     };
 
     /// <summary>Runs one command line with stdout/stderr going to the given writers; returns the exit code.</summary>
