@@ -4,8 +4,8 @@ namespace LoRAQueue.Gateway;
 
 /// <summary>
 /// Documents a request body in the OpenAPI document without <c>Accepts</c>: Accepts also makes routing refuse any other
-/// Content-Type with a bare 415, and endpoints here read their bodies themselves (so curl's default form content type,
-/// or a JSONL body sent as text/plain, still works and bad content gets a problem that says what is wrong).
+/// Content-Type with a bare 415, and endpoints here read their bodies themselves and check the type as they do
+/// (<see cref="Tenancy.BodyMediaType"/>), so a wrong one gets a problem that names the types read.
 /// </summary>
 public static class OpenApiBodies
 {

@@ -10,11 +10,16 @@ namespace LoRAQueue.Webhooks;
 /// Sends one signed POST through the "webhooks" client of <see cref="IHttpClientFactory"/>, whose primary handler
 /// (<see cref="CreateHandler"/>) follows no redirects, uses no proxy, and checks the address of every connection it opens
 /// (a host that resolved to a public address at submission may resolve to a private one now: DNS rebinding). At most
-/// <see cref="MaxErrorBodyBytes"/> of a response body are read.
+/// <see cref="MaxErrorBodyBytes"/> of a response body are read. A send that fails because the receiver had closed the
+/// pooled connection is sent again at once, within the same attempt, through <see cref="NewConnectionClientName"/>.
 /// </summary>
 internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions options, TimeProvider time)
 {
     public const string ClientName = "webhooks";
+
+    /// <summary>The same settings, but a handler that keeps no connection (<see cref="CreateNewConnectionHandler"/>):
+    /// each send opens a connection of its own.</summary>
+    public const string NewConnectionClientName = "webhooks-new-connection";
     public const int MaxErrorBodyBytes = 1024;
 
     private readonly TimeSpan _timeout = options.Timeout;
@@ -46,6 +51,15 @@ internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions o
         };
     }
 
+    /// <summary>As <see cref="CreateHandler"/>, but a zero idle timeout: no connection is kept or handed to another
+    /// request, so every send connects anew.</summary>
+    public static SocketsHttpHandler CreateNewConnectionHandler(WebhookOptions options)
+    {
+        var handler = CreateHandler(options);
+        handler.PooledConnectionIdleTimeout = TimeSpan.Zero;
+        return handler;
+    }
+
     /// <summary>One attempt. Never throws for the receiver's faults; throws only when <paramref name="stopping"/> fires.</summary>
     public async Task<AttemptOutcome> SendAsync(ClaimedDelivery delivery, CancellationToken stopping)
     {
@@ -72,19 +86,23 @@ internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions o
             return new AttemptOutcome(at, null, 0, $"tenant '{delivery.Tenant}' webhook secret is unusable: {e.Message}", Retryable: false);
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri)
+        HttpRequestMessage NewRequest()
         {
-            Content = new StringContent(delivery.Body, Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Add("webhook-id", delivery.Id.ToString());
-        request.Headers.Add("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        request.Headers.Add("webhook-signature", signature);
+            var request = new HttpRequestMessage(HttpMethod.Post, uri)
+            {
+                Content = new StringContent(delivery.Body, Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("webhook-id", delivery.Id.ToString());
+            request.Headers.Add("webhook-timestamp", timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            request.Headers.Add("webhook-signature", signature);
+            return request;
+        }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(_timeout);
         try
         {
-            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await PostAsync(NewRequest, timeout.Token);
             int code = (int)response.StatusCode;
             if (code is >= 200 and < 300) return new AttemptOutcome(at, code, Elapsed(), null);
             string excerpt = await ReadExcerptAsync(response, timeout.Token);
@@ -105,6 +123,24 @@ internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions o
         {
             return new AttemptOutcome(at, null, Elapsed(), Describe(e));
         }
+    }
+
+    /// <summary>Sends on a pooled connection and, when the receiver had closed it before answering, once more at once on
+    /// a new one (same webhook-id, so receivers that dedupe see one delivery). Timeouts and answers are never resent.</summary>
+    private async Task<HttpResponseMessage> PostAsync(Func<HttpRequestMessage> newRequest, CancellationToken ct)
+    {
+        using (var request = newRequest())
+        {
+            try
+            {
+                return await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            }
+            catch (HttpRequestException e) when (ReusedConnection.ClosedByReceiver(request, e))
+            {
+            }
+        }
+        using var again = newRequest();
+        return await clients.CreateClient(NewConnectionClientName).SendAsync(again, HttpCompletionOption.ResponseHeadersRead, ct);
     }
 
     private static async Task<string> ReadExcerptAsync(HttpResponseMessage response, CancellationToken ct)
@@ -135,6 +171,7 @@ internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions o
     /// AllowedHosts name). Refusing all of them fails the attempt with the reason.</summary>
     private static async ValueTask<Stream> ConnectCheckedAsync(AddressPolicy policy, SocketsHttpConnectionContext context, CancellationToken ct)
     {
+        ReusedConnection.MarkOpened(context.InitialRequestMessage);
         string host = context.DnsEndPoint.Host;
         IPAddress[] addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? [literal]

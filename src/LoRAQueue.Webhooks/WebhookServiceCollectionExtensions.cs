@@ -25,8 +25,13 @@ public static class WebhookServiceCollectionExtensions
         services.AddSingleton(sp => new DeliveryQueue(sp.GetRequiredService<NpgsqlDataSource>()));
         // The factory pools the handler; its connections last 2 minutes (PooledConnectionLifetime), so DNS changes are seen
         // without rotating handlers. No request logging: URLs may carry the receiver's tokens.
+        // The second client resends, on a new connection, a request whose pooled connection the receiver had closed.
         services.AddHttpClient(WebhookSender.ClientName, WebhookSender.ConfigureClient)
             .ConfigurePrimaryHttpMessageHandler(sp => WebhookSender.CreateHandler(sp.GetRequiredService<WebhookOptions>()))
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers();
+        services.AddHttpClient(WebhookSender.NewConnectionClientName, WebhookSender.ConfigureClient)
+            .ConfigurePrimaryHttpMessageHandler(sp => WebhookSender.CreateNewConnectionHandler(sp.GetRequiredService<WebhookOptions>()))
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .RemoveAllLoggers();
         services.AddSingleton<WebhookSender>();

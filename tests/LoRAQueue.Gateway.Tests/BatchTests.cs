@@ -12,8 +12,6 @@ public sealed class BatchTests(GatewayFixture fixture)
 {
     private GatewayServer Server => fixture.Server;
 
-    private static StringContent Jsonl(IEnumerable<string> lines) => new(string.Join("\n", lines) + "\n", Encoding.UTF8, "application/jsonl");
-
     [Fact]
     public async Task A_batch_of_100_lines_with_3_invalid_queues_97_and_reports_the_3_by_line()
     {
@@ -26,7 +24,7 @@ public sealed class BatchTests(GatewayFixture fixture)
         lines[49] = """{"custom_id": "c50", "prompt": "broken""";
         lines[89] = """{"custom_id": "c90", "max_tokens": 1}""";
 
-        var response = await tenant.Http.PostAsync("/v1/batches?metadata.team=nlp", Jsonl(lines));
+        var response = await tenant.Http.PostAsync("/v1/batches?metadata.team=nlp", Http.Jsonl(lines));
         var accepted = await response.AssertStatus(HttpStatusCode.Accepted);
         Guid batchId = accepted.GetProperty("batch_id").GetGuid();
         Assert.Equal((100, 97, 3), (accepted.GetProperty("total_lines").GetInt32(), accepted.GetProperty("accepted").GetInt32(),
@@ -100,7 +98,7 @@ public sealed class BatchTests(GatewayFixture fixture)
             """{"custom_id": "b", "method": "GET", "body": {"prompt": "two"}}""",
             """{"prompt": "no id"}""",
         ];
-        var accepted = await (await tenant.Http.PostAsync("/v1/batches", Jsonl(lines))).AssertStatus(HttpStatusCode.Accepted);
+        var accepted = await (await tenant.Http.PostAsync("/v1/batches", Http.Jsonl(lines))).AssertStatus(HttpStatusCode.Accepted);
         Assert.Equal((4, 1, 3), (accepted.GetProperty("total_lines").GetInt32(), accepted.GetProperty("accepted").GetInt32(),
                                  accepted.GetProperty("rejected").GetInt32()));
         var errors = accepted.GetProperty("errors").EnumerateArray().Select(e => (e.GetProperty("line").GetInt32(), e.GetProperty("message").GetString())).ToList();
@@ -113,7 +111,7 @@ public sealed class BatchTests(GatewayFixture fixture)
     public async Task A_batch_with_no_valid_line_is_422_and_creates_nothing()
     {
         var tenant = await Server.CreateTenantAsync();
-        var response = await tenant.Http.PostAsync("/v1/batches", Jsonl(["""{"custom_id": "x", "prompt": ""}""", "not json"]));
+        var response = await tenant.Http.PostAsync("/v1/batches", Http.Jsonl(["""{"custom_id": "x", "prompt": ""}""", "not json"]));
         await response.AssertProblem((HttpStatusCode)422, "no_valid_lines");
         Assert.Equal(2, (await response.JsonOf()).GetProperty("errors").GetArrayLength());
         await AssertNoBatchAsync(tenant.Id);
@@ -124,7 +122,7 @@ public sealed class BatchTests(GatewayFixture fixture)
     {
         var tenant = await Server.CreateTenantAsync(new TenantLimits(MaxBatchLines: 5));
         var lines = Enumerable.Range(1, 6).Select(i => $$"""{"custom_id": "c{{i}}", "prompt": "p"}""");
-        string detail = await (await tenant.Http.PostAsync("/v1/batches", Jsonl(lines))).AssertProblem(HttpStatusCode.RequestEntityTooLarge, "too_many_lines");
+        string detail = await (await tenant.Http.PostAsync("/v1/batches", Http.Jsonl(lines))).AssertProblem(HttpStatusCode.RequestEntityTooLarge, "too_many_lines");
         Assert.Equal("the batch has 6 job lines; this tenant's limit is 5", detail);
         await AssertNoBatchAsync(tenant.Id);
     }
@@ -133,7 +131,7 @@ public sealed class BatchTests(GatewayFixture fixture)
     public async Task A_refused_batch_webhook_refuses_the_whole_batch()
     {
         var tenant = await Server.CreateTenantAsync();
-        var response = await tenant.Http.PostAsync("/v1/batches?webhook_url=http%3A%2F%2F10.0.0.1%2Fhook", Jsonl(["""{"custom_id": "a", "prompt": "p"}"""]));
+        var response = await tenant.Http.PostAsync("/v1/batches?webhook_url=http%3A%2F%2F10.0.0.1%2Fhook", Http.Jsonl(["""{"custom_id": "a", "prompt": "p"}"""]));
         Assert.StartsWith("webhook_url (the batch's) is refused:", await response.AssertProblem((HttpStatusCode)422, "webhook_url_refused"));
         await AssertNoBatchAsync(tenant.Id);
     }
@@ -142,7 +140,7 @@ public sealed class BatchTests(GatewayFixture fixture)
     public async Task An_empty_batch_is_400()
     {
         var tenant = await Server.CreateTenantAsync();
-        string detail = await (await tenant.Http.PostAsync("/v1/batches", Jsonl(["", "  "]))).AssertProblem(HttpStatusCode.BadRequest, "invalid_request");
+        string detail = await (await tenant.Http.PostAsync("/v1/batches", Http.Jsonl(["", "  "]))).AssertProblem(HttpStatusCode.BadRequest, "invalid_request");
         Assert.Contains("no job lines", detail);
     }
 

@@ -112,6 +112,18 @@ public sealed class GatewayServer : IAsyncDisposable
         return id;
     }
 
+    /// <summary>Submits a valid marker job and waits for it on its queue; the marker must then be the tenant's only job,
+    /// on the queue and in the history. (Queues deliver in order, so a refused job queued earlier would be there too.)</summary>
+    public async Task AssertNothingQueuedAsync(TenantClient tenant)
+    {
+        var marker = tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
+        Guid markerId = await marker;
+        await Eventually.WaitAsync(() => Task.FromResult(QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == markerId), "the marker job");
+        Assert.Equal([markerId], QueuedFor(tenant.Id).Select(j => j.JobId));
+        var history = await History.ListAsync(new JobQuery(Tenant: tenant.Id), CancellationToken.None);
+        Assert.Equal([markerId], history.Items.Select(j => j.JobId));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await App.StopAsync();

@@ -45,7 +45,7 @@ public sealed class SubmissionValidationTests(GatewayFixture fixture)
         var response = await tenant.Http.PostAsync("/v1/jobs", Http.Json(body));
         string detail = await response.AssertProblem(status, code);
         Assert.True(detail.Contains(message, StringComparison.Ordinal), $"{name}: '{detail}' should contain '{message}'");
-        await AssertNothingQueuedAsync(tenant);
+        await Server.AssertNothingQueuedAsync(tenant);
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class SubmissionValidationTests(GatewayFixture fixture)
         var response = await other.Http.PostJob(new { prompt = "hi", adapter });
         string detail = await response.AssertProblem((HttpStatusCode)422, "unknown_adapter");
         Assert.Equal($"adapter '{adapter}' is not registered for this tenant (register it with POST /v1/adapters)", detail);
-        await AssertNothingQueuedAsync(other);
+        await Server.AssertNothingQueuedAsync(other);
     }
 
     [Fact]
@@ -78,18 +78,6 @@ public sealed class SubmissionValidationTests(GatewayFixture fixture)
         var streamed = await tenant.Http.SendAsync(request);
         await streamed.AssertProblem(HttpStatusCode.RequestEntityTooLarge, "body_too_large");
 
-        await AssertNothingQueuedAsync(tenant);
-    }
-
-    /// <summary>Submits a valid marker job and waits for it on its queue; the marker must then be the tenant's only job,
-    /// on the queue and in the history. (Queues deliver in order, so a refused job queued earlier would be there too.)</summary>
-    private async Task AssertNothingQueuedAsync(TenantClient tenant)
-    {
-        var marker = tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
-        Guid markerId = await marker;
-        await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == markerId), "the marker job");
-        Assert.Equal([markerId], Server.QueuedFor(tenant.Id).Select(j => j.JobId));
-        var history = await Server.History.ListAsync(new JobQuery(Tenant: tenant.Id), CancellationToken.None);
-        Assert.Equal([markerId], history.Items.Select(j => j.JobId));
+        await Server.AssertNothingQueuedAsync(tenant);
     }
 }

@@ -17,7 +17,7 @@ public sealed class TenantIsolationTests(GatewayFixture fixture)
         var b = await Server.CreateTenantAsync();
         string adapter = await a.Http.RegisterAdapter(Server.CreateAdapter(8));
         Guid job = await a.Http.SubmitJob(new { prompt = "a's job", max_tokens = 1, adapter });
-        var batch = await (await a.Http.PostAsync("/v1/batches", new StringContent("""{"custom_id": "x", "prompt": "p"}"""))).AssertStatus(HttpStatusCode.Accepted);
+        var batch = await (await a.Http.PostAsync("/v1/batches", Http.Jsonl("""{"custom_id": "x", "prompt": "p"}"""))).AssertStatus(HttpStatusCode.Accepted);
         Guid batchId = batch.GetProperty("batch_id").GetGuid();
 
         Assert.Equal($"job {job} was not found", await (await b.Http.GetAsync($"/v1/jobs/{job}")).AssertProblem(HttpStatusCode.NotFound, "not_found"));
@@ -46,7 +46,7 @@ public sealed class TenantIsolationTests(GatewayFixture fixture)
         string adapter = await a.Http.RegisterAdapter(Server.CreateAdapter(8));
 
         await (await b.Http.PostJob(new { prompt = "p", adapter })).AssertProblem((HttpStatusCode)422, "unknown_adapter");
-        await (await b.Http.PostAsync("/v1/batches", new StringContent($$"""{"custom_id": "x", "prompt": "p", "adapter": "{{adapter}}"}""")))
+        await (await b.Http.PostAsync("/v1/batches", Http.Jsonl($$"""{"custom_id": "x", "prompt": "p", "adapter": "{{adapter}}"}""")))
             .AssertProblem((HttpStatusCode)422, "no_valid_lines");
         string detail = await (await b.Http.PostAsJsonAsync("/v1/adapters", new { id = adapter })).AssertProblem(HttpStatusCode.Conflict, "conflict");
         Assert.DoesNotContain(a.Id, detail);

@@ -32,6 +32,8 @@ public static class Http
 
     public static StringContent Json(object body) => Json(JsonSerializer.Serialize(body));
 
+    public static StringContent Jsonl(params IEnumerable<string> lines) => new(string.Join("\n", lines) + "\n", Encoding.UTF8, "application/jsonl");
+
     public static async Task<JsonElement> JsonOf(this HttpResponseMessage response)
     {
         string text = await response.Content.ReadAsStringAsync();

@@ -23,7 +23,7 @@ public static class AdapterEndpoints
         v1.MapPost("/adapters", RegisterAsync).WithName("RegisterAdapter")
             .WithSummary("Register (or re-register) an adapter directory from the adapter store")
             .DocumentsBody<RegisterAdapterRequest>("application/json", "The adapter's directory name in the adapter store").Produces<AdapterView>(201)
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(415).ProducesProblem(422);
         v1.MapGet("/adapters", ListAsync).WithName("ListAdapters").WithSummary("The tenant's adapters").Produces<AdapterList>();
         v1.MapGet("/adapters/{id}", GetAsync).WithName("GetAdapter").WithSummary("One of the tenant's adapters")
             .Produces<AdapterView>().ProducesProblem(404);
@@ -33,7 +33,7 @@ public static class AdapterEndpoints
     private static async Task<IResult> RegisterAsync(HttpContext http, IAdapterRegistry registry, CancellationToken ct)
     {
         var tenant = http.Tenant();
-        var body = await RequestBody.ReadAsync(http, tenant, ct);
+        var body = await RequestBody.ReadAsync(http, tenant, BodyMediaType.Json, ct);
         var request = GatewayJson.Parse<RegisterAdapterRequest>(body, "the adapter registration");
         if (string.IsNullOrWhiteSpace(request.Id))
             throw new RequestException(Problems.InvalidRequest("id is required: the adapter's directory name in the adapter store"));

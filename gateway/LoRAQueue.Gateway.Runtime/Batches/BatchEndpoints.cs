@@ -20,7 +20,7 @@ public static class BatchEndpoints
         v1.MapPost("/batches", SubmitAsync).WithName("SubmitBatch")
             .WithSummary("Submit many jobs as JSONL (one job per line, each with a custom_id); ?webhook_url=…&metadata.KEY=VALUE apply to the batch")
             .DocumentsBody<JobRequest>("application/jsonl", "One job per line, each with a custom_id").Produces<BatchAccepted>(StatusCodes.Status202Accepted)
-            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(422);
+            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422);
         v1.MapGet("/batches/{id:guid}", GetAsync).WithName("GetBatch").WithSummary("A batch with its job counts per status")
             .Produces<BatchView>().ProducesProblem(404);
         v1.MapGet("/batches/{id:guid}/results", ResultsAsync).WithName("GetBatchResults")
@@ -32,7 +32,7 @@ public static class BatchEndpoints
     private static async Task<IResult> SubmitAsync(HttpContext http, JobSubmitter submitter, BatchStore batches, CancellationToken ct)
     {
         var tenant = http.Tenant();
-        var body = await RequestBody.ReadAsync(http, tenant, ct);
+        var body = await RequestBody.ReadAsync(http, tenant, BodyMediaType.JsonLines, ct);
         var lookups = new JobSubmitter.Lookups();
         string? webhookUrl = http.Request.Text("webhook_url");
         var batchMetadata = http.Request.Prefixed("metadata");

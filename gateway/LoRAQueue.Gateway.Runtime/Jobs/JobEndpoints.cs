@@ -15,7 +15,7 @@ public static class JobEndpoints
     {
         v1.MapPost("/jobs", SubmitAsync).WithName("SubmitJob").WithSummary("Submit one job")
             .DocumentsBody<JobRequest>("application/json", "One job").Produces<JobAccepted>(StatusCodes.Status202Accepted)
-            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(422).ProducesProblem(429);
+            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422).ProducesProblem(429);
         v1.MapGet("/jobs/{id:guid}", GetAsync).WithName("GetJob").WithSummary("A job's status and result")
             .Produces<JobView>().ProducesProblem(404);
         v1.MapGet("/jobs", ListAsync).WithName("ListJobs")
@@ -28,7 +28,7 @@ public static class JobEndpoints
                                                    IJobHistory history, CancellationToken ct)
     {
         var tenant = http.Tenant();
-        var body = await RequestBody.ReadAsync(http, tenant, ct);
+        var body = await RequestBody.ReadAsync(http, tenant, BodyMediaType.Json, ct);
         string? key = IdempotencyKeyOf(http.Request);
         byte[]? hash = key is null ? null : SHA256.HashData(body);
         if (key is not null && await idempotency.FindAsync(tenant.Id, key, ct) is { } earlier)

@@ -3,12 +3,14 @@ using Microsoft.AspNetCore.Http;
 
 namespace LoRAQueue.Gateway.Tenancy;
 
-/// <summary>Reads a whole request body, never more than the tenant's max_body_bytes (413 past it, whether or not the
-/// client declared a Content-Length).</summary>
+/// <summary>Reads a whole request body of a type the endpoint reads (415 otherwise, before reading), never more than the
+/// tenant's max_body_bytes (413 past it, whether or not the client declared a Content-Length).</summary>
 public static class RequestBody
 {
-    public static async Task<byte[]> ReadAsync(HttpContext context, Tenant tenant, CancellationToken ct)
+    public static async Task<byte[]> ReadAsync(HttpContext context, Tenant tenant, BodyMediaType type, CancellationToken ct)
     {
+        if (type.Refusal(context.Request.ContentType) is { } refusal)
+            throw new RequestException(Problems.UnsupportedMediaType(refusal, type.Names));
         long limit = tenant.MaxBodyBytes;
         using var buffer = new MemoryStream(capacity: (int)Math.Min(context.Request.ContentLength ?? 4096, limit) + 1);
         var chunk = new byte[16 * 1024];
