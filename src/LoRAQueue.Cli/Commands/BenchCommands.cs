@@ -18,6 +18,7 @@ internal static class BenchCommands
         command.Subcommands.Add(KernelsCommand());
         command.Subcommands.Add(EngineCommand());
         command.Subcommands.Add(PlacementCommand());
+        command.Subcommands.Add(OutagesCommand.Create());
         return command;
     }
 
