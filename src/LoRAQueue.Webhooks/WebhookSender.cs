@@ -135,7 +135,7 @@ internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions o
             {
                 return await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             }
-            catch (HttpRequestException e) when (ReusedConnection.ClosedByReceiver(request, e))
+            catch (HttpRequestException e) when (ReusedConnection.ClosedByReceiver(e))
             {
             }
         }
@@ -171,7 +171,6 @@ internal sealed class WebhookSender(IHttpClientFactory clients, WebhookOptions o
     /// AllowedHosts name). Refusing all of them fails the attempt with the reason.</summary>
     private static async ValueTask<Stream> ConnectCheckedAsync(AddressPolicy policy, SocketsHttpConnectionContext context, CancellationToken ct)
     {
-        ReusedConnection.MarkOpened(context.InitialRequestMessage);
         string host = context.DnsEndPoint.Host;
         IPAddress[] addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? [literal]

@@ -8,7 +8,7 @@ public sealed class ConnectionReuseTests
 {
     private const string Tenant = "acme";
 
-    private static async Task<DispatcherRun> DeliverAsync(Http10Receiver receiver, int count, int retries)
+    private static async Task<DispatcherRun> DeliverAsync(Http10Receiver receiver, int count, int retries, int concurrency = 1)
     {
         await using var db = await PostgresServer.CreateDatabaseAsync();
         await Rows.InsertTenantAsync(db.DataSource, Tenant, WebhookSignature.NewSecret());
@@ -19,7 +19,8 @@ public sealed class ConnectionReuseTests
             await queue.EnqueueAsync(Tenant, WebhookEventTypes.JobCompleted, e.JobId, null, e.WebhookUrl!, WebhookBodies.Job(e), CancellationToken.None);
         }
         var settings = WebhookHost.TestSettings(retries);
-        settings["LoRAQueue:Webhooks:MaxConcurrentDeliveries"] = "1"; // one after another, each on the connection the last one left
+        // 1: one after another, each on the connection the last one left; more: a connection opened for one send may carry another.
+        settings["LoRAQueue:Webhooks:MaxConcurrentDeliveries"] = concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture);
         await using (var host = await WebhookHost.StartAsync(db.DataSource, settings))
             await Eventually.UntilAsync(async () => await Rows.ScalarAsync<long>(db.DataSource,
                 "SELECT count(*) FROM webhook_deliveries WHERE status <> 'pending'") == count, "every delivery settled");
@@ -30,12 +31,15 @@ public sealed class ConnectionReuseTests
 
     private sealed record DispatcherRun(long Attempts, List<string> Errors);
 
-    [Fact]
-    public async Task Every_first_attempt_succeeds_when_the_receiver_closes_each_connection_after_answering()
+    [Theory]
+    [InlineData(1, 100)]
+    [InlineData(8, 100)] // the dispatcher's default concurrency
+    [InlineData(8, 0)]   // closed at once after the answer
+    public async Task Every_first_attempt_succeeds_when_the_receiver_closes_each_connection_after_answering(int concurrency, int closeDelayMs)
     {
-        await using var receiver = new Http10Receiver(closeDelay: TimeSpan.FromMilliseconds(100));
+        await using var receiver = new Http10Receiver(closeDelay: TimeSpan.FromMilliseconds(closeDelayMs));
 
-        var run = await DeliverAsync(receiver, count: 40, retries: 3);
+        var run = await DeliverAsync(receiver, count: 40, retries: 3, concurrency);
 
         Assert.True(run.Errors.Count == 0, $"{run.Errors.Count} of {run.Attempts} attempts failed; first: {run.Errors.FirstOrDefault()}");
         Assert.Equal(40, run.Attempts);
@@ -43,7 +47,7 @@ public sealed class ConnectionReuseTests
     }
 
     [Fact]
-    public async Task A_new_connection_closed_without_an_answer_is_not_tried_again_within_the_attempt()
+    public async Task A_receiver_that_closes_without_an_answer_gets_one_resend_per_attempt_and_the_attempt_fails()
     {
         await using var receiver = new Http10Receiver(closeDelay: TimeSpan.Zero, answer: false);
 
@@ -51,6 +55,6 @@ public sealed class ConnectionReuseTests
 
         Assert.Equal(2, run.Attempts);
         Assert.All(run.Errors, e => Assert.Contains("response ended prematurely", e));
-        Assert.Equal(2, receiver.Connections); // one connection per attempt, none extra
+        Assert.Equal(4, receiver.Connections); // each attempt: the send and one resend on a new connection, no more
     }
 }

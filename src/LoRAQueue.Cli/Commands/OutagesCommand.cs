@@ -12,7 +12,7 @@ internal static class OutagesCommand
 {
     public static Command Create()
     {
-        var gateway = new Option<Uri>("--gateway") { Description = "The gateway", DefaultValueFactory = _ => new Uri("http://127.0.0.1:8080/") };
+        var gateway = new Option<string>("--gateway") { Description = "The gateway's base URL", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var apiKey = new Option<string?>("--api-key") { Description = "The drill tenant's API key (default $LORAQUEUE_API_KEY); raw jobs use tenant 'drill'" };
         var servicesEnv = new Option<string?>("--services-env") { Description = "The env file of the servers to stop and start (default $LORAQUEUE_SERVICES_ENV)" };
         var script = new Option<string>("--services-script") { Description = "scripts/services.sh of this checkout", DefaultValueFactory = _ => "scripts/services.sh" };
@@ -33,7 +33,7 @@ internal static class OutagesCommand
             try
             {
                 var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
-                var options = new DrillOptions(parse.GetValue(gateway)!,
+                var options = new DrillOptions(new Uri(parse.GetValue(gateway)!.TrimEnd('/') + "/"),
                     parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("LORAQUEUE_API_KEY") ?? throw new CliException("give --api-key or set LORAQUEUE_API_KEY"),
                     SectionOptions.Read<RabbitMqSettings>(configuration), InfrastructureSettings.PostgresConnectionString(configuration),
                     parse.GetValue(script)!,

@@ -67,7 +67,14 @@ internal sealed class EventTap : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _channel.QueueDeleteAsync(QueueName);
+        try
+        {
+            await _channel.QueueDeleteAsync(QueueName);
+        }
+        catch (RabbitMQ.Client.Exceptions.RabbitMQClientException)
+        {
+            // The broker is gone (the drill failed mid-outage): the queue stays, and is purged by the next run.
+        }
         await _channel.DisposeAsync();
         await _connection.DisposeAsync();
     }

@@ -31,6 +31,7 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
     private sealed record Submission(Guid JobId, string Phase, string Prompt, bool Raw);
 
     private readonly List<Submission> _accepted = [];
+    private readonly List<Task> _submitting = []; // a raw producer waits out a broker outage: its publishes end after the phase
     private readonly Dictionary<string, int[]> _answers = []; // phase → [submitted, accepted, 503, with Retry-After, other, raw]
     private int _sequence;
 
@@ -47,6 +48,9 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
         await LoadAsync("after postgres", options.Steady, http, amqp, receiver.Url, ct);
         await Fault("rabbitmq", options.RabbitMqOutage, () => LoadAsync("rabbitmq down", options.RabbitMqOutage, http, amqp, receiver.Url, ct));
         await LoadAsync("after rabbitmq", options.Steady, http, amqp, receiver.Url, ct);
+        await Task.WhenAll(_submitting);
+        foreach (var (phase, c) in _answers)
+            progress.WriteLine($"{phase}: {c[0]} over HTTP: {c[1]} accepted, {c[2]} refused 503 ({c[3]} with Retry-After), {c[4]} other; {c[5]} raw published");
 
         progress.WriteLine($"draining: up to {options.Drain.TotalSeconds:0} s for {_accepted.Count} jobs to finish and their webhooks to arrive");
         await using var database = NpgsqlDataSource.Create(options.PostgresConnectionString);
@@ -80,7 +84,6 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
         var counts = _answers[phase] = new int[6];
         progress.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {phase}: {length.TotalSeconds:0} s at {options.Rate} jobs/s");
         var clock = Stopwatch.StartNew();
-        var inFlight = new List<Task>();
         for (long n = 0; clock.Elapsed < length; n++)
         {
             var due = TimeSpan.FromSeconds(n / options.Rate);
@@ -88,10 +91,8 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
             int i = Interlocked.Increment(ref _sequence);
             // One prompt in ten holds U+0000; hot sampling makes byte-fallback <0x00> tokens, i.e. U+0000, in some outputs.
             string prompt = i % 10 == 0 ? $"job {i} with a NUL \0 inside" : $"job {i} of the drill";
-            inFlight.Add(i % 5 == 0 ? PublishRawAsync(phase, prompt, amqp, webhook, counts, ct) : PostAsync(phase, prompt, i, http, webhook, counts, ct));
+            _submitting.Add(i % 5 == 0 ? PublishRawAsync(phase, prompt, amqp, webhook, counts, ct) : PostAsync(phase, prompt, i, http, webhook, counts, ct));
         }
-        await Task.WhenAll(inFlight);
-        progress.WriteLine($"  {counts[0]} over HTTP: {counts[1]} accepted, {counts[2]} refused 503 ({counts[3]} with Retry-After), {counts[4]} other; {counts[5]} raw");
     }
 
     private async Task PostAsync(string phase, string prompt, int i, HttpClient http, string webhook, int[] counts, CancellationToken ct)
@@ -143,7 +144,7 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
                 break;
             }
             catch (Exception e) when (e is RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.AlreadyClosedException
-                                       or RabbitMQ.Client.Exceptions.OperationInterruptedException or IOException && attempt < 120)
+                                       or RabbitMQ.Client.Exceptions.OperationInterruptedException or IOException && attempt < 600)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), ct); // the broker is down: a producer waits for it
             }
