@@ -33,6 +33,7 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
     private readonly List<Submission> _accepted = [];
     private readonly List<Task> _submitting = []; // a raw producer waits out a broker outage: its publishes end after the phase
     private readonly Dictionary<string, int[]> _answers = []; // phase → [submitted, accepted, 503, with Retry-After, other, raw]
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Collections.Concurrent.ConcurrentBag<double>> _refusalMs = new();
     private int _sequence;
 
     public async Task<IReadOnlyList<PhaseResult>> RunAsync(CancellationToken ct)
@@ -50,7 +51,11 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
         await LoadAsync("after rabbitmq", options.Steady, http, amqp, receiver.Url, ct);
         await Task.WhenAll(_submitting);
         foreach (var (phase, c) in _answers)
-            progress.WriteLine($"{phase}: {c[0]} over HTTP: {c[1]} accepted, {c[2]} refused 503 ({c[3]} with Retry-After), {c[4]} other; {c[5]} raw published");
+        {
+            var ms = _refusalMs.GetValueOrDefault(phase)?.Order().ToList() ?? [];
+            string refusals = ms.Count == 0 ? "" : $" answered in {ms[ms.Count / 2]:F0} ms median, {ms[^1]:F0} ms max";
+            progress.WriteLine($"{phase}: {c[0]} over HTTP: {c[1]} accepted, {c[2]} refused 503 ({c[3]} with Retry-After){refusals}, {c[4]} other; {c[5]} raw published");
+        }
 
         progress.WriteLine($"draining: up to {options.Drain.TotalSeconds:0} s for {_accepted.Count} jobs to finish and their webhooks to arrive");
         await using var database = NpgsqlDataSource.Create(options.PostgresConnectionString);
@@ -68,6 +73,8 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
         }
         await Task.Delay(TimeSpan.FromSeconds(5), ct); // any delivery sent twice arrives by now
         foreach (var job in _accepted) if (await history.GetAsync(job.JobId, ct) is { } row) rows[job.JobId] = row;
+        progress.WriteLine($"U+0000 held by {_accepted.Count(j => j.Prompt.Contains('\0', StringComparison.Ordinal))} prompts and " +
+                           $"{rows.Values.Count(r => r.OutputText?.Contains('\0', StringComparison.Ordinal) == true)} outputs");
         return Score(rows, tap, receiver);
     }
 
@@ -98,6 +105,7 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
     private async Task PostAsync(string phase, string prompt, int i, HttpClient http, string webhook, int[] counts, CancellationToken ct)
     {
         Interlocked.Increment(ref counts[0]);
+        var clock = Stopwatch.StartNew();
         try
         {
             using var response = await http.PostAsJsonAsync("v1/jobs", new
@@ -113,6 +121,7 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
             else if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
             {
                 Interlocked.Increment(ref counts[2]);
+                _refusalMs.GetOrAdd(phase, _ => []).Add(clock.Elapsed.TotalMilliseconds);
                 if (response.Headers.RetryAfter is not null) Interlocked.Increment(ref counts[3]);
             }
             else
