@@ -3,7 +3,6 @@ using LoRAQueue.Contracts;
 using LoRAQueue.Contracts.Admission;
 using LoRAQueue.History.Tenants;
 using LoRAQueue.Webhooks;
-using MassTransit;
 
 namespace LoRAQueue.Gateway.Submission;
 
@@ -12,8 +11,7 @@ namespace LoRAQueue.Gateway.Submission;
 /// admit it (the <see cref="SubmitJobRules"/> every entrance runs), then adds the one check only the gateway can make —
 /// where the webhook URL resolves to. A refusal is a <see cref="RequestException"/> with the rule's code; nothing is sent.
 /// </summary>
-public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks, GatewaySettings settings, IBusControl bus,
-                                 DemandRecorder? demand = null)
+public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks, GatewaySettings settings, DemandRecorder? demand = null)
 {
     /// <summary>Per-request memo of adapter records and webhook checks: a batch of 10,000 lines naming the same adapter and URL
     /// reads the registry and asks DNS once.</summary>
@@ -53,12 +51,6 @@ public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks,
     /// does not take a job within <see cref="GatewaySettings.SendTimeout"/> counts as not taking it.</summary>
     public async Task<IReadOnlyList<QueuedJob>> QueueAsync(IReadOnlyList<AdmittedJob> jobs, CancellationToken ct)
     {
-        // Broker known to be unreachable: say so now rather than after the send timeout (MassTransit would wait for it).
-        if (bus.CheckHealth() is { Status: BusHealthStatus.Unhealthy } health)
-        {
-            var down = new BrokerUnreachableException($"the broker is unreachable ({health.Description})");
-            return [.. jobs.Select(job => new QueuedJob(job, null, down))];
-        }
         var queued = await intake.QueueAsync(jobs, ct, settings.SendTimeout);
         await RecordDemandAsync(queued.Where(q => q.Sent).Select(q => q.Admitted));
         return queued;
@@ -91,6 +83,3 @@ public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks,
         DemandRecorded = demand is not null,
     };
 }
-
-/// <summary>The bus reports the broker unreachable: nothing was sent.</summary>
-public sealed class BrokerUnreachableException(string message) : Exception(message);
