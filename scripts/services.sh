@@ -36,6 +36,10 @@ install_missing() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   [ -n "$(pg_bindir)" ] || missing+=(postgresql)
+  # UCX, the adapter transfer transport: the library, and the headers the binding's layout test compiles against.
+  ldconfig -p 2>/dev/null | grep -q 'libucp\.so\.0' || missing+=(libucx0)
+  [ -f /usr/include/ucp/api/ucp.h ] || missing+=(libucx-dev)
+  command -v cc >/dev/null || missing+=(gcc)
   [ ${#missing[@]} -eq 0 ] && return
   [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
   say "installing ${missing[*]} (apt-get)"

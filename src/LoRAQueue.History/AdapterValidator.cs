@@ -4,9 +4,9 @@ using LoRAQueue.Formats;
 
 namespace LoRAQueue.History;
 
-/// <summary>What registration learns from an adapter's files.</summary>
+/// <summary>What registration learns from an adapter's files, with their content digest.</summary>
 public sealed record ValidatedAdapter(string Id, string Path, string BaseModel, int MaxRank, int RankBucket, long SizeBytes,
-                                      int ModuleCount);
+                                      int ModuleCount, AdapterManifest Manifest);
 
 /// <summary>
 /// Checks an adapter in the store (<c>{storePath}/{id}</c>) against the base model with <see cref="LoraAdapter.Load"/>
@@ -57,7 +57,7 @@ public sealed partial class AdapterValidator
             throw new AdapterRegistrationException($"adapter '{id}' is not valid for base model '{_baseModelName}': {e.Message}", e);
         }
         return new ValidatedAdapter(id, directory, _baseModelName, adapter.MaxRank, _buckets.BucketOf(adapter.MaxRank),
-                                    adapter.SizeBytes, adapter.Modules.Count);
+                                    adapter.SizeBytes, adapter.Modules.Count, AdapterManifest.Compute(directory));
     }
 
     /// <summary>An id names one directory directly under the store: no separators, no "..", nothing hidden.</summary>

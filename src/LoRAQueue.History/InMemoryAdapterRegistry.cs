@@ -6,6 +6,12 @@ public sealed class InMemoryAdapterRegistry(AdapterValidator validator, TimeProv
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Dictionary<string, AdapterRecord> _adapters = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+    private readonly Dictionary<string, IReadOnlyList<LoRAQueue.Formats.AdapterFile>> _files = new(StringComparer.Ordinal);
+
+    public Task<IReadOnlyList<LoRAQueue.Formats.AdapterFile>?> GetFilesAsync(string id, CancellationToken ct)
+    {
+        lock (_lock) return Task.FromResult(_files.GetValueOrDefault(id));
+    }
 
     public async Task<AdapterRecord> RegisterAsync(string id, string tenant, CancellationToken ct)
     {
@@ -18,8 +24,9 @@ public sealed class InMemoryAdapterRegistry(AdapterValidator validator, TimeProv
             if (existing is not null && existing.Tenant != tenant)
                 throw AdapterRegistrationErrors.OtherTenant(id, existing.Tenant);
             var record = new AdapterRecord(adapter.Id, tenant, adapter.Path, adapter.MaxRank, adapter.RankBucket,
-                                           adapter.SizeBytes, adapter.ModuleCount, existing?.CreatedAt ?? now);
+                                           adapter.SizeBytes, adapter.ModuleCount, existing?.CreatedAt ?? now, adapter.Manifest.Digest);
             _adapters[id] = record;
+            _files[id] = adapter.Manifest.Files;
             return record;
         }
     }

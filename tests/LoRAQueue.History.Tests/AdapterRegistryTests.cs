@@ -32,6 +32,31 @@ public abstract class AdapterRegistryTests(AdapterStore store)
     }
 
     [Fact]
+    public async Task Registration_records_the_content_digest_the_same_bytes_share_and_any_change_alters()
+    {
+        var registry = Registry();
+        string first = store.Add("rank8"), twin = store.Add("rank8"), other = store.Add("rank16");
+
+        var a = await registry.RegisterAsync(first, _tenant, Ct);
+        var b = await registry.RegisterAsync(twin, _tenant, Ct);
+        var c = await registry.RegisterAsync(other, _tenant, Ct);
+
+        Assert.Matches("^[0-9a-f]{64}$", a.Digest);
+        Assert.Equal(a.Digest, b.Digest); // content-addressed: the id is not part of it
+        Assert.NotEqual(a.Digest, c.Digest);
+        Assert.Equal(a.Digest, LoRAQueue.Formats.AdapterManifest.Compute(a.Path).Digest);
+        Assert.Equal(a, await registry.GetAsync(first, Ct));
+
+        // The store's copy changes after registration: verification names the file; registering again records the new bytes.
+        var weights = Directory.GetFiles(a.Path, "*.safetensors").Single();
+        await using (var file = new FileStream(weights, FileMode.Open)) file.SetLength(file.Length - 16);
+        string? problem = LoRAQueue.Formats.AdapterManifest.Verify(a.Path, a.Digest!,
+            LoRAQueue.Formats.AdapterManifest.Compute(Path.Combine(store.StorePath, twin)).Files);
+        Assert.Contains($"{Path.GetFileName(weights)} is", problem);
+        Assert.Contains("registered with", problem);
+    }
+
+    [Fact]
     public async Task Max_rank_is_the_largest_module_rank_and_sets_the_bucket()
     {
         var record = await Registry().RegisterAsync(store.Add("mixed"), _tenant, Ct); // q, down: 8; v: 24

@@ -19,6 +19,12 @@ public sealed class FailureTests(ModelFiles files, ITestOutputHelper output)
         CopyDirectory(Path.Combine(files.AdapterStorePath, "r8"), Path.Combine(files.AdapterStorePath, vanishing));
         await pipeline.Registry.RegisterAsync(vanishing, Pipeline.Tenant, CancellationToken.None);
         Directory.Delete(Path.Combine(files.AdapterStorePath, vanishing), recursive: true);
+        // And one whose weights are truncated on disk after registration: not the registered bytes, never served.
+        var changed = $"changed-{Guid.NewGuid():N}"[..20];
+        CopyDirectory(Path.Combine(files.AdapterStorePath, "r8"), Path.Combine(files.AdapterStorePath, changed));
+        await pipeline.Registry.RegisterAsync(changed, Pipeline.Tenant, CancellationToken.None);
+        var weights = Directory.GetFiles(Path.Combine(files.AdapterStorePath, changed), "*.safetensors").Single();
+        await using (var file = new FileStream(weights, FileMode.Open)) file.SetLength(file.Length - 64);
         var worker = await pipeline.StartWorkerAsync("w-guard", "base,8");
 
         // Unparseable bytes and a job nobody could answer go to lora-base_error with MassTransit's fault headers.
@@ -36,6 +42,7 @@ public sealed class FailureTests(ModelFiles files, ITestOutputHelper output)
         }
         await Raw("lora-rank-8", FailureReasons.UnknownAdapter, """ "adapterId":"ghost","prompt":"hello","maxTokens":4 """);
         await Raw("lora-rank-8", FailureReasons.UnknownAdapter, $$""" "adapterId":"{{vanishing}}","prompt":"hello","maxTokens":4 """);
+        await Raw("lora-rank-8", FailureReasons.UnknownAdapter, $$""" "adapterId":"{{changed}}","prompt":"hello","maxTokens":4 """);
         await Raw("lora-base", FailureReasons.PromptTooLong,
             $$""" "prompt":"{{string.Join(' ', Enumerable.Repeat("overflowing", 700))}}","maxTokens":4 """);
         await Raw("lora-base", FailureReasons.InvalidRequest, """ "prompt":"   ","maxTokens":4 """);
@@ -53,6 +60,8 @@ public sealed class FailureTests(ModelFiles files, ITestOutputHelper output)
         }
         Assert.Contains("ghost", failed.Single(j => j.ErrorMessage!.Contains("not registered")).ErrorMessage);
         Assert.Contains("missing", failed.Single(j => j.ErrorMessage!.Contains(vanishing)).ErrorMessage);
+        Assert.Contains("is not the registered one", failed.Single(j => j.ErrorMessage!.Contains(changed)).ErrorMessage);
+        Assert.Contains("adapter_model.safetensors", failed.Single(j => j.ErrorMessage!.Contains(changed)).ErrorMessage);
 
         var errors = await TakeErrorsAsync(pipeline, "lora-base_error", 3);
         var unparseable = errors.Single(e => Encoding.UTF8.GetString(e.Body.Span) == "{ this is not json");

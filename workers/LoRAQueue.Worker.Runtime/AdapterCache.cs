@@ -116,6 +116,16 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         var directory = Path.Combine(settings.AdapterStorePath, adapterId);
         if (!Directory.Exists(directory))
             return new AdapterLookup(false, $"adapter '{adapterId}' is registered but its directory '{directory}' is missing from the adapter store", record);
+        // Content-addressed: bytes that are not the registered ones are never served, whatever changed them on disk.
+        if (record.Digest is { } digest && AdapterManifest.Verify(directory, digest) is not null)
+        {
+            // Say which file differs (the registry keeps the registered list).
+            var registered = await registry.GetFilesAsync(adapterId, CancellationToken.None).ConfigureAwait(false);
+            string mismatch = AdapterManifest.Verify(directory, digest, registered) ?? "it changed while being checked";
+            logger.LogWarning("Adapter {AdapterId} in the store does not match its registered digest {Digest}: {Mismatch}; register it again if the change is intended",
+                              adapterId, digest[..12], mismatch);
+            return new AdapterLookup(false, $"adapter '{adapterId}' in the store is not the registered one ({mismatch}): register it again", record);
+        }
         try
         {
             var adapter = LoraAdapter.Load(directory, runtime.Config);

@@ -6,10 +6,12 @@ namespace LoRAQueue.Gateway.Adapters;
 /// <summary>POST /v1/adapters {"id": "support-r8"}: registers a PEFT directory already in the adapter store.</summary>
 public sealed record RegisterAdapterRequest(string? Id);
 
-public sealed record AdapterView(string Id, int MaxRank, int RankBucket, string Queue, long SizeBytes, int ModuleCount, DateTimeOffset CreatedAt)
+/// <summary>An adapter as the API shows it; <see cref="Digest"/> is the SHA-256 content digest of its files.</summary>
+public sealed record AdapterView(string Id, int MaxRank, int RankBucket, string Queue, long SizeBytes, int ModuleCount, DateTimeOffset CreatedAt,
+                                 string? Digest)
 {
     public static AdapterView Of(AdapterRecord a) =>
-        new(a.Id, a.MaxRank, a.RankBucket, LoRAQueue.Core.RankBuckets.QueueName(a.RankBucket), a.SizeBytes, a.ModuleCount, a.CreatedAt);
+        new(a.Id, a.MaxRank, a.RankBucket, LoRAQueue.Core.RankBuckets.QueueName(a.RankBucket), a.SizeBytes, a.ModuleCount, a.CreatedAt, a.Digest);
 }
 
 public sealed record AdapterList(IReadOnlyList<AdapterView> Data);

@@ -40,7 +40,7 @@ internal static class AdapterRegistryCommands
             }
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) CliOutput.WriteJson(output, record);
-            else output.WriteLine($"registered {record.Id} for {record.Tenant}: max rank {record.MaxRank}, bucket {record.RankBucket} (queue lora-rank-{record.RankBucket}), {record.ModuleCount} modules, {record.SizeBytes:N0} bytes");
+            else output.WriteLine($"registered {record.Id} for {record.Tenant}: max rank {record.MaxRank}, bucket {record.RankBucket} (queue lora-rank-{record.RankBucket}), {record.ModuleCount} modules, {record.SizeBytes:N0} bytes, digest {record.Digest}");
             return 0;
         }, ct));
         return command;
