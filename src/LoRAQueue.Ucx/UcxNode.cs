@@ -10,7 +10,7 @@ namespace LoRAQueue.Ucx;
 /// with active messages, which the serving side must progress. Transports are UCX's to choose (<c>UCX_TLS</c>, or
 /// <see cref="UcxOptions.Transports"/>); the calls are the same over tcp, shared memory and RDMA verbs.
 /// </summary>
-public sealed unsafe class UcxNode : IDisposable
+public sealed unsafe partial class UcxNode : IDisposable
 {
     /// <summary>After activity the thread spins this long before it naps: a peer's next request is usually close behind.</summary>
     private static readonly TimeSpan SpinAfterActivity = TimeSpan.FromMilliseconds(20);
@@ -36,6 +36,7 @@ public sealed unsafe class UcxNode : IDisposable
         Transports = transports;
         _thread = new Thread(Run) { IsBackground = true, Name = "ucx-progress" };
         _thread.Start();
+        InstallPullHandlers();
     }
 
     /// <summary>What a peer needs to connect to this node (opaque UCX worker address).</summary>
@@ -102,6 +103,7 @@ public sealed unsafe class UcxNode : IDisposable
         Ucp.Check(Ucp.ucp_rkey_pack(_context, memh, out var buffer, out var size), "ucp_rkey_pack");
         var rkey = new ReadOnlySpan<byte>((void*)buffer, checked((int)size)).ToArray();
         Ucp.ucp_rkey_buffer_release(buffer);
+        Serve(address, length);
         return new UcxRegion(this, memh, address, length, rkey);
     });
 
@@ -117,20 +119,26 @@ public sealed unsafe class UcxNode : IDisposable
                 parameters.FieldMask |= Ucp.EpParamFieldErrHandlingMode | Ucp.EpParamFieldErrHandler;
                 parameters.ErrMode = Ucp.ErrHandlingModePeer;
                 parameters.ErrHandlerCb = (nint)(delegate* unmanaged<nint, nint, int, void>)&OnEndpointError;
+                parameters.ErrHandlerArg = GCHandle.ToIntPtr(_self);
             }
             Ucp.Check(Ucp.ucp_ep_create(_worker, &parameters, out var endpoint), "ucp_ep_create");
             return new UcxPeer(this, endpoint);
         }
     });
 
-    /// <summary>UCX reports a failed endpoint here (and fails its requests, which is what the callers see); having a handler
-    /// is what makes UCX fail them rather than abort. The endpoint is closed when its peer is disposed.</summary>
+    /// <summary>UCX reports a failed endpoint here and fails its requests; the pulls waiting for the peer's answer are failed
+    /// too. The endpoint is closed when its <see cref="UcxPeer"/> is disposed.</summary>
     [UnmanagedCallersOnly]
     private static void OnEndpointError(nint arg, nint endpoint, int status)
     {
+        if (arg != 0 && GCHandle.FromIntPtr(arg).Target is UcxNode node) node.FailPulls(endpoint, status);
     }
 
-    internal void Unmap(nint memh) => Post(() => Ucp.ucp_mem_unmap(_context, memh));
+    internal void Unmap(nint memh, nint address)
+    {
+        StopServing(address);
+        Post(() => Ucp.ucp_mem_unmap(_context, memh));
+    }
 
     internal Task<nint> UnpackAsync(nint endpoint, byte[] packedRkey) => Call(() =>
     {
@@ -224,6 +232,8 @@ public sealed unsafe class UcxNode : IDisposable
         _thread.Join();
         Ucp.ucp_worker_destroy(_worker);
         Ucp.ucp_cleanup(_context);
+        foreach (var pull in _pulls.Values) pull.Done.TrySetException(new ObjectDisposedException(nameof(UcxNode)));
+        if (_self.IsAllocated) _self.Free();
         _wake.Dispose();
     }
 }

@@ -22,7 +22,7 @@ public sealed class UcxRegion : IDisposable
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _node.Unmap(_memh);
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _node.Unmap(_memh, Address);
     }
 }
 
@@ -55,6 +55,14 @@ public sealed class UcxPeer : IAsyncDisposable
     {
         nint rkey = await RkeyAsync(packedRkey);
         await _node.GetAsync(_endpoint, rkey, remoteAddress, destination, length);
+    }
+
+    /// <summary>Pulls <paramref name="destination"/>.Length bytes at <paramref name="remoteAddress"/> with active messages: the
+    /// peer sends them (rendezvous for large ranges). The fast way over tcp; works over every transport.</summary>
+    public async Task PullAsync(ulong remoteAddress, Memory<byte> destination)
+    {
+        using var pin = destination.Pin();
+        await _node.PullAsync(_endpoint, remoteAddress, AddressOf(pin), (nuint)destination.Length);
     }
 
     private static unsafe nint AddressOf(System.Buffers.MemoryHandle pin) => (nint)pin.Pointer;

@@ -23,6 +23,8 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
         ("ucp_mem_map_params_t", typeof(UcpMemMapParams), ["field_mask", "address", "length", "flags", "prot", "memory_type"]),
         ("ucp_request_param_t", typeof(UcpRequestParam), ["op_attr_mask", "flags", "request", "cb", "datatype", "user_data", "reply_buffer",
             "memory_type", "recv_info", "memh"]),
+        ("ucp_am_handler_param_t", typeof(UcpAmHandlerParam), ["field_mask", "id", "flags", "cb", "arg"]),
+        ("ucp_am_recv_param_t", typeof(UcpAmRecvParam), ["recv_attr", "reply_ep"]),
     ];
 
     [Fact]
@@ -49,6 +51,9 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
         Assert.Equal(Ucp.ErrHandlingModePeer, c["UCP_ERR_HANDLING_MODE_PEER"]);
         Assert.Equal((int)Ucp.OpAttrFieldFlags, c["UCP_OP_ATTR_FIELD_FLAGS"]);
         Assert.Equal(Ucp.ErrLast, c["UCS_ERR_LAST"]);
+        Assert.Equal((int)Ucp.AmHandlerParamFieldCb, c["UCP_AM_HANDLER_PARAM_FIELD_CB"]);
+        Assert.Equal((int)Ucp.AmSendFlagReply, c["UCP_AM_SEND_FLAG_REPLY"]);
+        Assert.Equal((int)Ucp.AmRecvAttrFlagRndv, c["UCP_AM_RECV_ATTR_FLAG_RNDV"]);
     }
 
     private Dictionary<string, int> CompileAndRun()
@@ -63,7 +68,8 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
             lines.AddRange(fields.Select(f => $"printf(\"offsetof {name} {f} %zu\\n\", offsetof({name}, {f}));"));
         }
         foreach (var constant in (string[])["UCP_API_MAJOR", "UCP_API_MINOR", "UCP_FEATURE_RMA", "UCP_FEATURE_AM", "UCP_MEM_MAP_PROT_REMOTE_READ",
-                                            "UCP_ERR_HANDLING_MODE_PEER", "UCP_OP_ATTR_FIELD_FLAGS", "UCS_ERR_LAST"])
+                                            "UCP_ERR_HANDLING_MODE_PEER", "UCP_OP_ATTR_FIELD_FLAGS", "UCS_ERR_LAST",
+                                            "UCP_AM_HANDLER_PARAM_FIELD_CB", "UCP_AM_SEND_FLAG_REPLY", "UCP_AM_RECV_ATTR_FLAG_RNDV"])
             lines.Add($"printf(\"{constant} %d\\n\", (int)({constant}));");
         lines.Add("return 0; }");
         File.WriteAllLines(Path.Combine(dir, "layout.c"), lines);

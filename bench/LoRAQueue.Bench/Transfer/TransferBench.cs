@@ -22,7 +22,8 @@ public sealed class TransferBench(Func<long, string, Process> startHolder, IProg
 {
     public const int Repeats = 3;
     public static readonly long[] DefaultSizes = [1L << 20, 16L << 20, 128L << 20, 512L << 20];
-    public static readonly string[] Transports = ["tcp", "shm"];
+    /// <summary>(UCX_TLS, how): one-sided GET, or the holder sending by active message (rendezvous) on request.</summary>
+    public static readonly (string Transport, string Method)[] Ways = [("tcp", "get"), ("tcp", "am"), ("shm", "get"), ("shm", "am")];
 
     public async Task<TransferReport> RunAsync(IReadOnlyList<long> sizes)
     {
@@ -31,7 +32,7 @@ public sealed class TransferBench(Func<long, string, Process> startHolder, IProg
         progress.Report($"memcpy {largest >> 20} MB: {memcpy:F2} GB/s");
         double socket = 0;
         var cases = new List<TransferCase>();
-        foreach (var transport in Transports)
+        foreach (var (transport, method) in Ways)
             foreach (var size in sizes)
             {
                 using var holder = startHolder(size, transport);
@@ -39,10 +40,10 @@ public sealed class TransferBench(Func<long, string, Process> startHolder, IProg
                 {
                     var announced = JsonSerializer.Deserialize<HolderAnnouncement>(await holder.StandardOutput.ReadLineAsync()
                         ?? throw new InvalidOperationException($"the holder exited: {await holder.StandardError.ReadToEndAsync()}"))!;
-                    double ms = await PullAsync(announced, size, transport);
-                    cases.Add(new TransferCase(transport, size, ms, Gbps(size, ms)));
-                    progress.Report($"{transport,-8} {size >> 20,4} MB: {ms,8:F1} ms  {Gbps(size, ms),6:F2} GB/s");
-                    if (transport == "tcp" && size == largest)
+                    double ms = await PullAsync(announced, size, transport, method);
+                    cases.Add(new TransferCase($"{transport} {method}", size, ms, Gbps(size, ms)));
+                    progress.Report($"{transport} {method,-4} {size >> 20,4} MB: {ms,8:F1} ms  {Gbps(size, ms),6:F2} GB/s");
+                    if (transport == "tcp" && method == "get" && size == largest)
                     {
                         double socketMs = await SocketAsync(announced.SocketPort, size);
                         socket = Gbps(size, socketMs);
@@ -58,18 +59,19 @@ public sealed class TransferBench(Func<long, string, Process> startHolder, IProg
         return new TransferReport(memcpy, socket, cases, UcxNode.Version);
     }
 
-    private static async Task<double> PullAsync(HolderAnnouncement holder, long size, string transport)
+    private static async Task<double> PullAsync(HolderAnnouncement holder, long size, string transport, string method)
     {
         using var node = UcxNode.Create(Options(transport));
         await using var peer = await node.ConnectAsync(Convert.FromHexString(holder.Worker));
         byte[] rkey = Convert.FromHexString(holder.Rkey);
         var destination = GC.AllocateUninitializedArray<byte>(checked((int)size), pinned: true);
-        await peer.GetAsync(holder.Address, rkey, destination.AsMemory(0, 4096)); // wire-up and rkey unpack, not timed
+        Task Pull(Memory<byte> into) => method == "am" ? peer.PullAsync(holder.Address, into) : peer.GetAsync(holder.Address, rkey, into);
+        await Pull(destination.AsMemory(0, 4096)); // wire-up and rkey unpack, not timed
         var times = new List<double>();
         for (int i = 0; i < Repeats; i++)
         {
             var clock = Stopwatch.StartNew();
-            await peer.GetAsync(holder.Address, rkey, destination);
+            await Pull(destination);
             times.Add(clock.Elapsed.TotalMilliseconds);
         }
         string sha = Convert.ToHexString(SHA256.HashData(destination));

@@ -23,6 +23,11 @@ internal static unsafe partial class Ucp
     public const uint ProtLocalRead = 1u << 0, ProtLocalWrite = 1u << 1, ProtRemoteRead = 1u << 8;
     public const uint EpCloseFlagForce = 1u << 0;
     public const uint OpAttrFieldFlags = 1u << 4;
+    public const ulong AmHandlerParamFieldId = 1UL << 0, AmHandlerParamFieldFlags = 1UL << 1, AmHandlerParamFieldCb = 1UL << 2,
+                       AmHandlerParamFieldArg = 1UL << 3;
+    public const uint AmFlagWholeMsg = 1u << 0;
+    public const uint AmSendFlagReply = 1u << 0;
+    public const ulong AmRecvAttrFlagRndv = 1UL << 17;
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int ucp_config_read(string? envPrefix, string? filename, out nint config);
@@ -80,6 +85,16 @@ internal static unsafe partial class Ucp
 
     [LibraryImport(Library)]
     public static partial nint ucp_get_nbx(nint endpoint, void* buffer, nuint count, ulong remoteAddress, nint rkey, UcpRequestParam* parameters);
+
+    [LibraryImport(Library)]
+    public static partial int ucp_worker_set_am_recv_handler(nint worker, UcpAmHandlerParam* parameters);
+
+    [LibraryImport(Library)]
+    public static partial nint ucp_am_send_nbx(nint endpoint, uint id, void* header, nuint headerLength, void* buffer, nuint count,
+                                               UcpRequestParam* parameters);
+
+    [LibraryImport(Library)]
+    public static partial nint ucp_am_recv_data_nbx(nint worker, nint dataDescriptor, void* buffer, nuint count, UcpRequestParam* parameters);
 
     [LibraryImport(Library)]
     public static partial int ucp_request_check_status(nint request);

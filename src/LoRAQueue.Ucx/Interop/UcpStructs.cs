@@ -83,3 +83,20 @@ internal struct UcpRequestParam
     public nint RecvInfo;
     public nint Memh;
 }
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct UcpAmHandlerParam
+{
+    public ulong FieldMask;
+    public uint Id;
+    public uint Flags;
+    public nint Cb;
+    public nint Arg;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct UcpAmRecvParam
+{
+    public ulong RecvAttr;
+    public nint ReplyEp;
+}
