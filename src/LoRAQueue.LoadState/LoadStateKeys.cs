@@ -26,6 +26,13 @@ public sealed class LoadStateKeys
     /// <summary>HASH rank → tokens/s within the SLO when that is the largest rank served.</summary>
     public RedisKey OperatingPoints(string worker) => Prefix + "worker:" + worker + ":ops";
 
+    /// <summary>HASH adapter digest → the worker's <see cref="AdapterHolder"/> JSON: what its host cache holds. Lives as long as
+    /// the worker's heartbeat (every heartbeat resets both).</summary>
+    public RedisKey Holds(string worker) => Prefix + "worker:" + worker + ":holds";
+
+    /// <summary>SET of worker ids that advertised the digest; readers drop members whose holds hash no longer has it.</summary>
+    public RedisKey Holders(string digest) => Prefix + "adapter:" + digest + ":holders";
+
     /// <summary>ZSET demand source ("a:&lt;adapter id&gt;" or "base") → unix s of its last record.</summary>
     public RedisKey DemandSources => Prefix + "demand:sources";
 

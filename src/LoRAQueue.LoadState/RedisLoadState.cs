@@ -42,6 +42,7 @@ public sealed partial class RedisLoadState
         var stamped = heartbeat.At == default ? heartbeat with { At = Now } : heartbeat;
         var tx = _db.CreateTransaction();
         _ = tx.StringSetAsync(Keys.Heartbeat(heartbeat.Worker), JsonSerializer.Serialize(stamped, WorkerHeartbeat.Json), life);
+        _ = tx.KeyExpireAsync(Keys.Holds(heartbeat.Worker), life); // what it holds lives as long as it does
         _ = tx.SortedSetAddAsync(Keys.Workers, heartbeat.Worker, (Now + life).ToUnixTimeMilliseconds());
         await tx.ExecuteAsync().ConfigureAwait(false);
     }
@@ -69,7 +70,7 @@ public sealed partial class RedisLoadState
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(worker);
         var tx = _db.CreateTransaction();
-        _ = tx.KeyDeleteAsync([Keys.Heartbeat(worker), Keys.OperatingPoints(worker)]);
+        _ = tx.KeyDeleteAsync([Keys.Heartbeat(worker), Keys.OperatingPoints(worker), Keys.Holds(worker)]);
         _ = tx.SortedSetRemoveAsync(Keys.Workers, worker);
         await tx.ExecuteAsync().ConfigureAwait(false);
     }

@@ -14,6 +14,7 @@ internal static class AdapterCommands
         command.Subcommands.Add(InspectCommand());
         command.Subcommands.Add(AdapterRegistryCommands.RegisterCommand());
         command.Subcommands.Add(AdapterRegistryCommands.ListCommand());
+        command.Subcommands.Add(AdapterWhereCommand.Create());
         return command;
     }
 
