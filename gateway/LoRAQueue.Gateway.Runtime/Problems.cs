@@ -65,7 +65,8 @@ public static class Problems
             new Dictionary<string, object?> { ["errors"] = errors });
     public static Problem RateLimited(int perMinute, TimeSpan retryAfter) =>
         new(429, "rate_limited", "Too many requests",
-            $"this tenant's limit of {perMinute} requests per minute is used up; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s");
+            $"this tenant's limit of {perMinute} requests per minute is used up; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s",
+            RetryAfter: retryAfter);
     /// <summary>A job that breaks one of the SubmitJob rules: the rule's code (the same a worker's JobFailed carries), the
     /// field named as the HTTP API spells it; 400 for a malformed field, 422 for a job that is well-formed but cannot run.</summary>
     public static Problem Rejected(JobRejection r) => r.Code switch

@@ -139,20 +139,4 @@ public sealed unsafe partial class UcxNode
         node.Track(receive, "pull receive", () => pull.Done.TrySetResult(), failed: e => pull.Done.TrySetException(e));
         return Ucp.Ok;
     }
-
-    /// <summary>Runs <paramref name="completed"/> once the request is done (now, when UCX finished it inline), or
-    /// <paramref name="failed"/> with UCX's error; progress thread only.</summary>
-    private void Track(nint request, string what, Action completed, Action<Exception> failed)
-    {
-        if (request == 0) { completed(); return; }
-        if (Ucp.IsError(request))
-        {
-            failed(new UcxException($"{what}: {Ucp.Describe((int)request)}", (int)request));
-            return;
-        }
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending.Add(new Pending(request, done, what));
-        done.Task.ContinueWith(t => { if (t.IsFaulted) failed(t.Exception!.InnerException!); else completed(); },
-                               TaskContinuationOptions.ExecuteSynchronously);
-    }
 }

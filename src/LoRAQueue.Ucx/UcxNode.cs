@@ -160,9 +160,7 @@ public sealed unsafe partial class UcxNode : IDisposable
         {
             var parameters = new UcpRequestParam();
             nint request = Ucp.ucp_get_nbx(endpoint, (void*)buffer, length, remoteAddress, rkey, &parameters);
-            if (request == 0) done.TrySetResult();
-            else if (Ucp.IsError(request)) done.TrySetException(new UcxException($"ucp_get_nbx: {Ucp.Describe((int)request)}", (int)request));
-            else _pending.Add(new Pending(request, done, "GET"));
+            Track(request, "ucp_get_nbx", () => done.TrySetResult(), e => done.TrySetException(e));
         });
         return done.Task;
     }
@@ -174,10 +172,26 @@ public sealed unsafe partial class UcxNode : IDisposable
         {
             var parameters = new UcpRequestParam { OpAttrMask = Ucp.OpAttrFieldFlags, Flags = Ucp.EpCloseFlagForce };
             nint request = Ucp.ucp_ep_close_nbx(endpoint, &parameters);
-            if (request == 0 || Ucp.IsError(request)) done.TrySetResult(); // closed, or already broken: nothing left to wait for
-            else _pending.Add(new Pending(request, done, "close"));
+            // Closed, or already broken: nothing left to wait for either way.
+            Track(request, "close", () => done.TrySetResult(), _ => done.TrySetResult());
         });
         return done.Task;
+    }
+
+    /// <summary>Runs <paramref name="completed"/> once the request is done (now, when UCX finished it inline), or
+    /// <paramref name="failed"/> with UCX's error; progress thread only.</summary>
+    private void Track(nint request, string what, Action completed, Action<Exception> failed)
+    {
+        if (request == 0) { completed(); return; }
+        if (Ucp.IsError(request))
+        {
+            failed(new UcxException($"{what}: {Ucp.Describe((int)request)}", (int)request));
+            return;
+        }
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending.Add(new Pending(request, done, what));
+        done.Task.ContinueWith(t => { if (t.IsFaulted) failed(t.Exception!.InnerException!); else completed(); },
+                               TaskContinuationOptions.ExecuteSynchronously);
     }
 
     private Task<T> Call<T>(Func<T> call)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LoRAQueue.Contracts;
 using LoRAQueue.History;
 using MassTransit;
@@ -41,15 +40,7 @@ public sealed class DeadLetterTests(ModelFiles files)
 
     private static async Task<(int ExitCode, string Output)> CliAsync(Pipeline pipeline, params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(pipeline.Env.CliDll);
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        foreach (var (key, value) in pipeline.HostEnvironment()) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await ChildProcess.RunAsync("dotnet", [pipeline.Env.CliDll, .. arguments], TimeSpan.FromSeconds(60), pipeline.HostEnvironment());
+        return (result.ExitCode, result.Stdout + result.Stderr);
     }
 }

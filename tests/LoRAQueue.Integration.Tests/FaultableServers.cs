@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace LoRAQueue.Integration.Tests;
 
 /// <summary>
@@ -35,17 +33,9 @@ public sealed class FaultableServers : IAsyncLifetime
     private async Task ServicesAsync(params string[] arguments)
     {
         var root = TestEnvironment.Get().RepositoryRoot;
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
-        start.ArgumentList.Add(Path.Combine(root, "scripts", "services.sh"));
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        start.Environment["LORAQUEUE_SERVICES_ENV"] = EnvFile;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"scripts/services.sh {string.Join(' ', arguments)} exited {process.ExitCode}: {await stderr}{await stdout}");
+        (await ChildProcess.RunAsync("bash", [Path.Combine(root, "scripts", "services.sh"), .. arguments], TimeSpan.FromMinutes(2),
+                                     new Dictionary<string, string> { ["LORAQUEUE_SERVICES_ENV"] = EnvFile }, root))
+            .EnsureSuccess($"scripts/services.sh {string.Join(' ', arguments)}");
     }
 }
 

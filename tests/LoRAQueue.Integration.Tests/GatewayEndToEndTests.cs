@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -143,19 +142,14 @@ public sealed class GatewayEndToEndTests(ModelFiles files, ITestOutputHelper out
     public async Task Loraqueue_submit_sends_a_prompt_through_the_gateway_and_waits_for_its_output()
     {
         await using var stack = await GatewayStack.StartAsync(files);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[stack.Pipeline.Env.CliDll, "submit", "--adapter", "r32", "--max-tokens", "6", "--wait", "--json",
-                     "--gateway", stack.Gateway.ToString(), "Hello from the command line"])
-            start.ArgumentList.Add(a);
-        start.Environment["LORAQUEUE_API_KEY"] = stack.Tenant.ApiKey;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
-        output.WriteLine(await stderr);
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {await stderr}");
+        var submitted = await ChildProcess.RunAsync("dotnet",
+            [stack.Pipeline.Env.CliDll, "submit", "--adapter", "r32", "--max-tokens", "6", "--wait", "--json",
+             "--gateway", stack.Gateway.ToString(), "Hello from the command line"],
+            TimeSpan.FromSeconds(90), new Dictionary<string, string> { ["LORAQUEUE_API_KEY"] = stack.Tenant.ApiKey });
+        output.WriteLine(submitted.Stderr);
+        Assert.True(submitted.ExitCode == 0, $"exit {submitted.ExitCode}: {submitted.Stderr}");
 
-        var job = JsonNode.Parse(await stdout)!;
+        var job = JsonNode.Parse(submitted.Stdout)!;
         Assert.Equal("completed", (string?)job["status"]);
         var record = await stack.Pipeline.History.GetAsync(Guid.Parse((string)job["id"]!), CancellationToken.None);
         Assert.Equal(JobStatus.Completed, record!.Status);

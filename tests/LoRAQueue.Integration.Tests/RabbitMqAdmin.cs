@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 namespace LoRAQueue.Integration.Tests;
@@ -45,19 +44,9 @@ public sealed partial class RabbitMqAdmin
 
     public Task DeleteVirtualHostAsync(string vhost) => RunAsync("delete_vhost", vhost);
 
-    private async Task RunAsync(params string[] arguments)
-    {
-        var start = new ProcessStartInfo(Rabbitmqctl) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])["-q", "-n", _node, .. arguments]) start.ArgumentList.Add(a);
-        foreach (var (k, v) in _environment) start.Environment[k] = v;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await process.WaitForExitAsync(timeout.Token);
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"rabbitmqctl {string.Join(' ', arguments)} exited {process.ExitCode}: {await stderr}{await stdout}");
-    }
+    private async Task RunAsync(params string[] arguments) =>
+        (await ChildProcess.RunAsync(Rabbitmqctl, ["-q", "-n", _node, .. arguments], TimeSpan.FromSeconds(30), _environment))
+            .EnsureSuccess($"rabbitmqctl {string.Join(' ', arguments)}");
 
     /// <summary>Every KEY=value (or KEY='value') assignment in a scripts/services.sh env file.</summary>
     public static Dictionary<string, string> ReadEnvFile(string file)

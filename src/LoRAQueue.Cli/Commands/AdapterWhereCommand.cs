@@ -1,8 +1,5 @@
 using System.CommandLine;
 using LoRAQueue.History;
-using LoRAQueue.Hosting;
-using Microsoft.Extensions.Configuration;
-using StackExchange.Redis;
 
 namespace LoRAQueue.Cli.Commands;
 
@@ -14,8 +11,8 @@ internal static class AdapterWhereCommand
     {
         var id = new Argument<string>("id") { Description = "Adapter id" };
         var connection = DatabaseAccess.ConnectionOption();
-        var redis = new Option<string?>("--redis") { Description = "Redis configuration (default: $LORAQUEUE__REDIS__CONFIGURATION)" };
-        var prefix = new Option<string?>("--redis-prefix") { Description = "Load-state key prefix (default: $LORAQUEUE__REDIS__KEYPREFIX, else lq:)" };
+        var redis = LoadStateAccess.RedisOption("the workers' host caches");
+        var prefix = LoadStateAccess.PrefixOption();
         var command = new Command("where", "Show which workers hold an adapter's bytes (by content digest), for peers to pull")
         { id, connection, redis, prefix };
         command.SetAction((parse, ct) => DatabaseAccess.RunAsync(parse, connection, async (dataSource, _, token) =>
@@ -28,27 +25,16 @@ internal static class AdapterWhereCommand
             if (record.Digest is null) return CliOutput.Fail(error, $"adapter '{adapterId}' has no digest yet: register it again to record one");
             output.WriteLine($"{record.Id}: digest {record.Digest}, {record.SizeBytes:N0} bytes");
 
-            var given = new Dictionary<string, string?>();
-            if (parse.GetValue(redis) is { } r) given["LoRAQueue:Redis:Configuration"] = r;
-            if (parse.GetValue(prefix) is { } p) given["LoRAQueue:Redis:KeyPrefix"] = p;
-            var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(given).Build();
-            if (InfrastructureSettings.RedisConfiguration(configuration) is not { } redisConfiguration)
-                return CliOutput.Fail(error, "holders not shown: set LORAQUEUE__REDIS__CONFIGURATION (or --redis)");
-            try
-            {
-                var options = ConfigurationOptions.Parse(redisConfiguration);
-                options.ConnectTimeout = 3000;
-                await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
-                var holders = await InfrastructureSettings.CreateLoadState(multiplexer, configuration).GetHoldersAsync(record.Digest);
-                output.WriteLine(holders.Count == 0
-                    ? "held by no live worker's host cache: a pull reads the adapter store"
-                    : string.Join(Environment.NewLine, holders.Select(h => $"  {h.Worker}: {h.SizeBytes:N0} bytes since {h.At:u}")));
-                return 0;
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException)
-            {
-                return CliOutput.Fail(error, $"Redis: {e.Message}");
-            }
+            return await LoadStateAccess.ReadAsync(parse.GetValue(redis), parse.GetValue(prefix), async state =>
+                {
+                    var holders = await state.GetHoldersAsync(record.Digest);
+                    output.WriteLine(holders.Count == 0
+                        ? "held by no live worker's host cache: a pull reads the adapter store"
+                        : string.Join(Environment.NewLine, holders.Select(h => $"  {h.Worker}: {h.SizeBytes:N0} bytes since {h.At:u}")));
+                    return 0;
+                },
+                notConfigured: () => CliOutput.Fail(error, "holders not shown: set LORAQUEUE__REDIS__CONFIGURATION (or --redis)"),
+                unreachable: reason => CliOutput.Fail(error, $"Redis: {reason}"));
         }, ct));
         return command;
     }

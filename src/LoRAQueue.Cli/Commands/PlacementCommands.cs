@@ -1,8 +1,5 @@
 using System.CommandLine;
 using LoRAQueue.Core.Placement;
-using LoRAQueue.Hosting;
-using Microsoft.Extensions.Configuration;
-using StackExchange.Redis;
 using LoRAQueue.Scheduler;
 
 namespace LoRAQueue.Cli.Commands;
@@ -21,8 +18,8 @@ internal static class PlacementCommands
     private static Command ShowCommand()
     {
         var connection = DatabaseAccess.ConnectionOption();
-        var redis = new Option<string?>("--redis") { Description = "Redis configuration for the workers' heartbeats (default: $LORAQUEUE__REDIS__CONFIGURATION)" };
-        var prefix = new Option<string?>("--redis-prefix") { Description = "Load-state key prefix (default: $LORAQUEUE__REDIS__KEYPREFIX, else lq:)" };
+        var redis = LoadStateAccess.RedisOption("the workers' heartbeats");
+        var prefix = LoadStateAccess.PrefixOption();
         var command = new Command("show",
             "Print the live placement: the scheduler's latest recorded plan, and which workers have applied it (their heartbeats in Redis)")
         { connection, redis, prefix };
@@ -44,32 +41,18 @@ internal static class PlacementCommands
     }
 
     /// <summary>"workers: w1 on epoch 7, w2 on epoch 6 (behind)", from the live heartbeats; what is missing says why.</summary>
-    private static async Task<string> WorkerEpochsAsync(long latest, string? redisOption, string? prefixOption)
-    {
-        // The options win over the environment (LORAQUEUE__REDIS__*), which the hosts read too.
-        var given = new Dictionary<string, string?>();
-        if (redisOption is not null) given["LoRAQueue:Redis:Configuration"] = redisOption;
-        if (prefixOption is not null) given["LoRAQueue:Redis:KeyPrefix"] = prefixOption;
-        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddInMemoryCollection(given).Build();
-        if (InfrastructureSettings.RedisConfiguration(configuration) is not { } redisConfiguration)
-            return "workers: not shown (set LORAQUEUE__REDIS__CONFIGURATION to read their heartbeats)";
-        try
-        {
-            var options = ConfigurationOptions.Parse(redisConfiguration);
-            options.ConnectTimeout = 3000;
-            await using var redis = await ConnectionMultiplexer.ConnectAsync(options);
-            var workers = await InfrastructureSettings.CreateLoadState(redis, configuration).GetLiveWorkersAsync();
-            if (workers.Count == 0) return "workers: none live";
-            var behind = PlacementLag.Behind(latest, workers.Select(w => (w.Worker, (long?)w.Epoch))).ToHashSet(StringComparer.Ordinal);
-            var lines = workers.OrderBy(w => w.Worker, StringComparer.Ordinal)
-                .Select(w => $"{w.Worker} on epoch {w.Epoch}{(behind.Contains(w.Worker) ? " (behind)" : "")}");
-            return $"workers: {string.Join(", ", lines)}; {behind.Count} behind";
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            return $"workers: Redis unreachable ({e.Message})";
-        }
-    }
+    private static Task<string> WorkerEpochsAsync(long latest, string? redisOption, string? prefixOption) =>
+        LoadStateAccess.ReadAsync(redisOption, prefixOption, async state =>
+            {
+                var workers = await state.GetLiveWorkersAsync();
+                if (workers.Count == 0) return "workers: none live";
+                var behind = PlacementLag.Behind(latest, workers.Select(w => (w.Worker, (long?)w.Epoch))).ToHashSet(StringComparer.Ordinal);
+                var lines = workers.OrderBy(w => w.Worker, StringComparer.Ordinal)
+                    .Select(w => $"{w.Worker} on epoch {w.Epoch}{(behind.Contains(w.Worker) ? " (behind)" : "")}");
+                return $"workers: {string.Join(", ", lines)}; {behind.Count} behind";
+            },
+            notConfigured: () => "workers: not shown (set LORAQUEUE__REDIS__CONFIGURATION to read their heartbeats)",
+            unreachable: reason => $"workers: Redis unreachable ({reason})");
 
     private static Command PlanCommand()
     {
