@@ -4,6 +4,14 @@ namespace LoRAQueue.Contracts;
 /// first step; Ttft = engine submit → first output token; Tpot = per output token after the first; Total = submitted → done.</summary>
 public sealed record JobTimings(double QueueMs, double WaitMs, double TtftMs, double TpotMs, double TotalMs);
 
+/// <summary>How the job's adapter became usable: <see cref="Source"/> is where its bytes were ("active": loaded in the
+/// engine already; "host": the worker's host cache; "peer": pulled from another worker; "store": read from the adapter
+/// store) and <see cref="Ms"/> how long the job waited for it.</summary>
+public sealed record AdapterLoad(string Source, double Ms)
+{
+    public static readonly IReadOnlyList<string> Sources = ["active", "host", "peer", "store"];
+}
+
 /// <summary>Event: a worker accepted the job and handed it to its engine.</summary>
 public sealed record JobStarted
 {
@@ -37,6 +45,8 @@ public sealed record JobCompleted
     /// <summary>"eos" | "stop" | "length" | "cancelled".</summary>
     public string FinishReason { get; init; } = "";
     public JobTimings Timings { get; init; } = new(0, 0, 0, 0, 0);
+    /// <summary>Null for base-model jobs.</summary>
+    public AdapterLoad? AdapterLoad { get; init; }
     public DateTimeOffset SubmittedAt { get; init; }
     public DateTimeOffset CompletedAt { get; init; }
     public string? WebhookUrl { get; init; }
