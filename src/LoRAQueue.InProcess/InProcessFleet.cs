@@ -3,6 +3,7 @@ using LoRAQueue.Contracts;
 using LoRAQueue.History;
 using LoRAQueue.Messaging;
 using LoRAQueue.Worker;
+using LoRAQueue.Worker.DataPlane;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -46,6 +47,7 @@ public sealed class InProcessFleet : IAsyncDisposable
     private readonly List<FleetWorker> _workers = [];
     private readonly List<HostReceiveEndpointHandle> _placementQueues = [];
     private readonly SharedRankQueues? _shared;
+    private readonly LocalHolderDirectory _holders = new();
 
     private InProcessFleet(ServiceProvider services, InProcessFleetOptions options)
     {
@@ -57,6 +59,12 @@ public sealed class InProcessFleet : IAsyncDisposable
     public IJobHistory History => _options.History;
     public IAdapterRegistry Registry => _options.Registry;
     public IReadOnlyList<FleetWorker> Workers => _workers;
+
+    /// <summary>How workers read each other's host caches: in memory (one process needs no UCX).</summary>
+    public static string PeerTransport => "in-memory copy";
+
+    /// <summary>Every adapter pull the fleet's workers made, by source.</summary>
+    public AdapterPullTally Pulls { get; } = new();
     /// <summary>The fleet's bus, e.g. to publish placement commands to <see cref="ListenForPlacementAsync"/>.</summary>
     public IBus Bus => _services.GetRequiredService<IBus>();
     private IReceiveEndpointConnector Connector => _services.GetRequiredService<IReceiveEndpointConnector>();
@@ -99,7 +107,10 @@ public sealed class InProcessFleet : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(settings);
         var loggers = _services.GetRequiredService<ILoggerFactory>();
         var runtime = EngineRuntime.Load(settings);
-        var node = new WorkerNode(settings, runtime, Registry, TimeProvider.System, loggers);
+        var node = new WorkerNode(settings, runtime, Registry, TimeProvider.System, loggers,
+                                  stats => new LocalAdapterExchange(_holders, settings.Id, () => stats.InEngine));
+        await node.StartServingAsync(ct);
+        node.Adapters.Fetcher.Pulled += Pulls.Add;
         var endpoints = node.CreateEndpoints(Connector, Declarer);
         var applier = new PlacementApplier(settings, node.Adapters, endpoints, loggers.CreateLogger<PlacementApplier>());
         var worker = new FleetWorker(node, endpoints, applier, runtime.Engine.RunAsync(_stopEngines.Token));
@@ -204,6 +215,7 @@ public sealed class InProcessFleet : IAsyncDisposable
             }
         }
         await StopEnginesAndBusAsync();
+        foreach (var worker in _workers) await worker.Node.DisposeAsync();
     }
 
     private async Task StopEnginesAndBusAsync()

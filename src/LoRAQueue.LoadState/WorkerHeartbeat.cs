@@ -21,6 +21,9 @@ public sealed record WorkerHeartbeat
     public IReadOnlyList<int> RankBuckets { get; init; } = [];
     public bool ServesBase { get; init; }
 
+    /// <summary>Jobs in its engine now: peers pulling an adapter ask the least busy holder first.</summary>
+    public int JobsInEngine { get; init; }
+
     /// <summary>The placement epoch the worker has applied.</summary>
     public long Epoch { get; init; }
 

@@ -165,11 +165,14 @@ public sealed unsafe partial class UcxNode : IDisposable
         return done.Task;
     }
 
+    /// <summary>Closes the endpoint at once: its requests fail (UCX cancels them), and pulls still waiting for the peer's
+    /// answer fail too, so nothing is written into their buffers afterwards.</summary>
     internal Task CloseAsync(nint endpoint)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Post(() =>
         {
+            FailPulls(endpoint, Ucp.ErrCanceled);
             var parameters = new UcpRequestParam { OpAttrMask = Ucp.OpAttrFieldFlags, Flags = Ucp.EpCloseFlagForce };
             nint request = Ucp.ucp_ep_close_nbx(endpoint, &parameters);
             // Closed, or already broken: nothing left to wait for either way.

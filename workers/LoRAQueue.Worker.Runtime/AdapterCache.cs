@@ -1,29 +1,37 @@
+using LoRAQueue.Contracts;
 using LoRAQueue.Contracts.Admission;
+using LoRAQueue.Core.Residency;
 using LoRAQueue.Formats;
 using LoRAQueue.History;
+using LoRAQueue.Worker.DataPlane;
 using Microsoft.Extensions.Logging;
 
 namespace LoRAQueue.Worker;
 
 /// <summary>The outcome of making an adapter resident: loaded, or why not; <see cref="Record"/> is the registry's record
-/// whenever the adapter is registered (so its owner can be checked even when its files cannot be loaded).</summary>
-public sealed record AdapterLookup(bool Loaded, string? Problem, AdapterRecord? Record)
+/// whenever the adapter is registered (so its owner can be checked even when its files cannot be loaded).
+/// <see cref="Load"/>: where the bytes came from for the load that made it resident.</summary>
+public sealed record AdapterLookup(bool Loaded, string? Problem, AdapterRecord? Record, AdapterLoad? Load = null)
 {
     public static AdapterLookup Unknown(string problem) => new(false, problem, null);
 }
 
 /// <summary>
-/// Loads adapters on demand from the adapter store (&lt;store&gt;/&lt;adapter id&gt;) into the engine and keeps at most
-/// MaxResidentAdapters of them, unloading the least recently used. Requests already in the engine keep the weights
-/// they were submitted with, so unloading never disturbs a running job. Concurrent requests for one adapter share one load.
+/// The worker's active tier: adapters loaded in the engine, at most MaxResidentAdapters of them, the least recently used
+/// unloaded first. Their bytes come through <see cref="AdapterFetcher"/> (host cache → peer → store), verified against the
+/// registered digest. Requests already in the engine keep the weights they were submitted with, so unloading never
+/// disturbs a running job. Concurrent requests for one adapter share one load.
 /// </summary>
-public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registry, WorkerSettings settings, ILogger<AdapterCache> logger)
+public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registry, WorkerSettings settings, AdapterFetcher fetcher,
+                                 ILogger<AdapterCache> logger)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly LinkedList<string> _recency = new(); // most recent first
 
     private readonly Dictionary<string, int> _inUse = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal); // adapter id → digest, once known
+    private HashSet<string> _needed = new(StringComparer.Ordinal);
 
     private sealed record Entry(Task<AdapterLookup> Load, LinkedListNode<string> Node);
 
@@ -73,9 +81,26 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         }
     }
 
-    public async Task<AdapterLookup> EnsureLoadedAsync(string adapterId, CancellationToken ct)
+    public AdapterFetcher Fetcher => fetcher;
+
+    /// <summary>The adapters the current placement gives this worker: neither tier evicts them to make room.</summary>
+    public void SetNeeded(IEnumerable<string> adapterIds)
+    {
+        lock (_lock)
+        {
+            _needed = new HashSet<string>(adapterIds, StringComparer.Ordinal);
+            fetcher.Cache.SetNeeded(_needed.Select(id => _digests.GetValueOrDefault(id)).OfType<string>());
+        }
+    }
+
+    /// <summary>Makes the adapter resident; <paramref name="cause"/> ("job", "placement") labels a pull it starts. The result's
+    /// <see cref="AdapterLookup.Load"/> says "active" with 0 ms when it was resident already, else where this load read it
+    /// and how long the caller waited.</summary>
+    public async Task<AdapterLookup> EnsureLoadedAsync(string adapterId, CancellationToken ct, string cause = "job")
     {
         Task<AdapterLookup> load;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool wasResident;
         lock (_lock)
         {
             if (_entries.TryGetValue(adapterId, out var entry))
@@ -86,12 +111,13 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
             }
             else
             {
-                load = LoadAsync(adapterId);
+                load = LoadAsync(adapterId, cause);
                 _entries[adapterId] = new Entry(load, _recency.AddFirst(adapterId));
                 EvictBeyondCapacity();
             }
         }
 
+        wasResident = load.IsCompletedSuccessfully && load.Result.Loaded;
         AdapterLookup result;
         try
         {
@@ -103,35 +129,71 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
             throw;
         }
         if (!result.Loaded) Forget(adapterId, load); // nor is "unknown": the adapter may be registered a moment later
-        return result;
+        if (!result.Loaded || result.Load is null) return result;
+        return result with
+        {
+            Load = wasResident
+                ? new AdapterLoad("active", 0)
+                : result.Load with { Ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds },
+        };
     }
 
-    private async Task<AdapterLookup> LoadAsync(string adapterId)
+    private async Task<AdapterLookup> LoadAsync(string adapterId, string cause)
     {
         await Task.Yield(); // never load under the caller's lock
         if (!SubmitJobRules.IsAdapterIdShape(adapterId))
             return AdapterLookup.Unknown($"adapter id '{adapterId}' is not a valid name (letters, digits, '-', '_', '.')");
         var record = await registry.GetAsync(adapterId, CancellationToken.None).ConfigureAwait(false);
         if (record is null) return AdapterLookup.Unknown($"adapter '{adapterId}' is not registered");
+        var files = record.Digest is null ? null : await registry.GetFilesAsync(adapterId, CancellationToken.None).ConfigureAwait(false);
+        if (files is null || files.Count == 0) return LoadUnaddressed(adapterId, record);
+
+        var manifest = AdapterManifest.Of(files);
+        lock (_lock)
+        {
+            _digests[adapterId] = manifest.Digest;
+            if (_needed.Contains(adapterId)) fetcher.Cache.SetNeeded(_needed.Select(id => _digests.GetValueOrDefault(id)).OfType<string>());
+        }
+        if (manifest.Digest != record.Digest)
+            return new AdapterLookup(false, $"adapter '{adapterId}': its registered files do not hash to its registered digest: register it again", record);
+        FetchedAdapter fetched;
+        try
+        {
+            fetched = await fetcher.FetchAsync(adapterId, manifest, cause, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (PullFailedException e)
+        {
+            string why = e.Skipped.LastOrDefault(s => s.Source == "store")?.Message ?? e.Message;
+            return new AdapterLookup(false, $"adapter '{adapterId}' in the store is not the registered one or cannot be read ({why}): register it again", record);
+        }
+        using (fetched)
+        {
+            try
+            {
+                var adapter = LoraAdapter.Load(fetched.Image(adapterId), runtime.Config);
+                runtime.Engine.LoadAdapter(adapterId, adapter);
+                logger.LogInformation("Loaded adapter {AdapterId} from {Source} (max rank {Rank}, {Size:N0} bytes)", adapterId, fetched.Source, adapter.MaxRank, adapter.SizeBytes);
+                return new AdapterLookup(true, null, record, new AdapterLoad(fetched.Source, 0));
+            }
+            catch (Exception e) when (e is AdapterFormatException or SafeTensorsException)
+            {
+                return new AdapterLookup(false, $"adapter '{adapterId}' could not be loaded: {e.Message}", record);
+            }
+        }
+    }
+
+    /// <summary>An adapter registered before content digests (no files recorded): read from the store unverified.</summary>
+    private AdapterLookup LoadUnaddressed(string adapterId, AdapterRecord record)
+    {
         var directory = Path.Combine(settings.AdapterStorePath, adapterId);
         if (!Directory.Exists(directory))
             return new AdapterLookup(false, $"adapter '{adapterId}' is registered but its directory '{directory}' is missing from the adapter store", record);
-        // Content-addressed: bytes that are not the registered ones are never served, whatever changed them on disk.
-        if (record.Digest is { } digest && AdapterManifest.Verify(directory, digest) is not null)
-        {
-            // Say which file differs (the registry keeps the registered list).
-            var registered = await registry.GetFilesAsync(adapterId, CancellationToken.None).ConfigureAwait(false);
-            string mismatch = AdapterManifest.Verify(directory, digest, registered) ?? "it changed while being checked";
-            logger.LogWarning("Adapter {AdapterId} in the store does not match its registered digest {Digest}: {Mismatch}; register it again if the change is intended",
-                              adapterId, digest[..12], mismatch);
-            return new AdapterLookup(false, $"adapter '{adapterId}' in the store is not the registered one ({mismatch}): register it again", record);
-        }
         try
         {
             var adapter = LoraAdapter.Load(directory, runtime.Config);
             runtime.Engine.LoadAdapter(adapterId, adapter);
-            logger.LogInformation("Loaded adapter {AdapterId} (max rank {Rank}, {Size:N0} bytes)", adapterId, adapter.MaxRank, adapter.SizeBytes);
-            return new AdapterLookup(true, null, record);
+            logger.LogInformation("Loaded adapter {AdapterId} from the store without a digest check (registered before digests; register it again to add one)", adapterId);
+            return new AdapterLookup(true, null, record, new AdapterLoad("store", 0));
         }
         catch (Exception e) when (e is AdapterFormatException or SafeTensorsException or IOException or UnauthorizedAccessException)
         {
@@ -146,7 +208,7 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         {
             var previous = node.Previous;
             var entry = _entries[node.Value];
-            if (entry.Load.IsCompleted) // a load in progress is about to be used
+            if (entry.Load.IsCompleted && !_needed.Contains(node.Value)) // a load in progress is about to be used
             {
                 _entries.Remove(node.Value);
                 _recency.Remove(node);

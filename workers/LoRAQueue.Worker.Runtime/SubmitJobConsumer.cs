@@ -42,9 +42,11 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
         }
         // Held until the job ends, so that a placement change does not evict the adapter under it.
         using var adapterUse = job.AdapterId is { } used ? adapters.Use(used) : null;
+        AdapterLoad? adapterLoad = null;
         if (job.AdapterId is { } adapterId)
         {
             var lookup = await adapters.EnsureLoadedAsync(adapterId, ct);
+            adapterLoad = lookup.Load;
             var problem = SubmitJobRules.CheckAdapter(job, lookup.Record?.Tenant)
                 ?? (lookup.Loaded ? null : new JobRejection(FailureReasons.UnknownAdapter, JobField.AdapterId, lookup.Problem!));
             if (problem is not null)
@@ -107,7 +109,7 @@ public sealed class SubmitJobConsumer(EngineRuntime runtime, AdapterCache adapte
                 JobId = job.JobId, Tenant = job.Tenant, AdapterId = job.AdapterId, RankBucket = bucket, Worker = settings.Id,
                 OutputText = result.Text, PromptTokens = result.PromptTokenCount, OutputTokens = outputTokens,
                 FinishReason = result.FinishReason.ToString().ToLowerInvariant(),
-                Timings = Timings(job, pickedUpAt, completedAt, result.Timings),
+                Timings = Timings(job, pickedUpAt, completedAt, result.Timings), AdapterLoad = adapterLoad,
                 SubmittedAt = job.SubmittedAt, CompletedAt = completedAt, WebhookUrl = job.WebhookUrl, Metadata = job.Metadata,
                 BatchId = job.BatchId, CustomId = job.CustomId,
             }, ct);

@@ -3,6 +3,7 @@ using LoRAQueue.Hosting.Tracing;
 using LoRAQueue.History;
 using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
+using LoRAQueue.Worker.DataPlane;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -55,9 +56,10 @@ public static class WorkerHost
         services.AddSingleton(settings);
         services.AddSingleton(runtime);
         services.AddSingleton(sp => new WorkerNode(settings, runtime, sp.GetRequiredService<IAdapterRegistry>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), stats => PeerExchange.Create(sp, settings, stats)));
         services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Adapters);
         services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Stats);
+        services.AddHostedService<AdapterEventPublisher>();
         services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>().Shutdown);
         services.AddSingleton(sp => sp.GetRequiredService<WorkerNode>()
             .CreateEndpoints(sp.GetRequiredService<IReceiveEndpointConnector>(), sp.GetRequiredService<IRankQueueDeclarer>()));

@@ -9,11 +9,14 @@ namespace LoRAQueue.Worker;
 /// lets in-flight jobs finish for up to DrainTimeout, then cancels the rest — their messages are not acknowledged and
 /// go back to their queue for another worker. Registered after the bus so it stops before the bus does.
 /// </summary>
-public sealed class WorkerLifecycle(RankQueueEndpoints endpoints, IRankQueueDeclarer declarer, WorkerSettings settings, WorkerStats stats,
-                                    WorkerShutdown shutdown, ILogger<WorkerLifecycle> logger) : IHostedService
+public sealed class WorkerLifecycle(WorkerNode node, RankQueueEndpoints endpoints, IRankQueueDeclarer declarer, WorkerSettings settings,
+                                    WorkerStats stats, WorkerShutdown shutdown, ILogger<WorkerLifecycle> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await node.StartServingAsync(cancellationToken);
+        logger.LogInformation("Worker {Worker}: host cache {Mb:N0} MiB, adapters from peers over {Transport}", settings.Id,
+            node.HostCache.Capacity >> 20, node.Exchange.Transport);
         await declarer.DeclareAllAsync(cancellationToken);
         await endpoints.ApplyAsync(settings.RankQueues, cancellationToken);
         logger.LogInformation("Worker {Worker} ready on {Queues}", settings.Id, settings.DescribeQueues());

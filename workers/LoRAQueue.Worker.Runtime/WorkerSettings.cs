@@ -23,6 +23,16 @@ public sealed record WorkerSettings
     public int MaxTokensLimit { get; init; } = 4096;
     /// <summary>Adapters kept loaded in the engine; the least recently used is unloaded beyond this.</summary>
     public int MaxResidentAdapters { get; init; } = 32;
+    /// <summary>The host-cache arena: adapters' verified bytes, readable by peers.</summary>
+    public long HostCacheBytes { get; init; } = 256L << 20;
+    /// <summary>Bytes of pulls in flight at once.</summary>
+    public long PullBudgetBytes { get; init; } = 256L << 20;
+    /// <summary>How long one source (a peer, the store) has to deliver an adapter before the next is tried.</summary>
+    public TimeSpan PullTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>"ucx": peers over UCX, found through Redis; "off": the store only.</summary>
+    public string Peers { get; init; } = "ucx";
+    /// <summary>"auto", "am" (active messages) or "get" (one-sided GET); see UcxAdapterExchange.Choose.</summary>
+    public string PullMethod { get; init; } = "auto";
     /// <summary>How long a stopping worker lets in-flight jobs finish before returning them to the queue.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan LoadReportInterval { get; init; } = TimeSpan.FromSeconds(5);
@@ -49,6 +59,11 @@ public sealed record WorkerSettings
             Kernel = worker.Kernel.Trim().ToLowerInvariant(),
             MaxTokensLimit = worker.MaxTokens,
             MaxResidentAdapters = worker.MaxResidentAdapters,
+            HostCacheBytes = (long)worker.HostCacheMb << 20,
+            PullBudgetBytes = (long)worker.PullBudgetMb << 20,
+            PullTimeout = TimeSpan.FromSeconds(worker.PullTimeoutSeconds),
+            Peers = worker.Peers.Trim().ToLowerInvariant(),
+            PullMethod = worker.PullMethod.Trim().ToLowerInvariant(),
             DrainTimeout = TimeSpan.FromSeconds(worker.DrainTimeoutSeconds),
             LoadReportInterval = TimeSpan.FromSeconds(worker.LoadReportSeconds),
             RecorderEnabled = SectionOptions.Read<RecorderOptions>(configuration).Enabled,
@@ -72,6 +87,11 @@ public sealed class WorkerOptions : ISectionOptions
     public string Kernel { get; set; } = "segmented";
     public int MaxTokens { get; set; } = 4096;
     public int MaxResidentAdapters { get; set; } = 32;
+    public int HostCacheMb { get; set; } = 256;
+    public int PullBudgetMb { get; set; } = 256;
+    public double PullTimeoutSeconds { get; set; } = 30;
+    public string Peers { get; set; } = "ucx";
+    public string PullMethod { get; set; } = "auto";
     public double DrainTimeoutSeconds { get; set; } = 30;
     public double LoadReportSeconds { get; set; } = 5;
 
@@ -79,8 +99,13 @@ public sealed class WorkerOptions : ISectionOptions
     {
         var problems = new List<string>();
         foreach (var (key, value) in new[] { (nameof(MaxSequences), MaxSequences), (nameof(MaxBatchTokens), MaxBatchTokens),
-                     (nameof(KvCacheMb), KvCacheMb), (nameof(MaxTokens), MaxTokens), (nameof(MaxResidentAdapters), MaxResidentAdapters) })
+                     (nameof(KvCacheMb), KvCacheMb), (nameof(MaxTokens), MaxTokens), (nameof(MaxResidentAdapters), MaxResidentAdapters),
+                     (nameof(HostCacheMb), HostCacheMb), (nameof(PullBudgetMb), PullBudgetMb) })
             problems.AddRange(OptionChecks.AtLeast(Section, key, value, 1));
+        if (HostCacheMb > 2047) problems.Add($"{Section}:HostCacheMb must be at most 2047 (one arena; got {HostCacheMb})");
+        problems.AddRange(OptionChecks.OneOf(Section, nameof(Peers), Peers, ["ucx", "off"]));
+        problems.AddRange(OptionChecks.OneOf(Section, nameof(PullMethod), PullMethod, ["auto", "am", "get"]));
+        problems.AddRange(OptionChecks.Seconds(Section, nameof(PullTimeoutSeconds), PullTimeoutSeconds, min: 0.001));
         problems.AddRange(OptionChecks.OneOf(Section, nameof(Kernel), Kernel, [.. MultiLoraKernels.Names]));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(DrainTimeoutSeconds), DrainTimeoutSeconds));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(LoadReportSeconds), LoadReportSeconds, min: 0.001));

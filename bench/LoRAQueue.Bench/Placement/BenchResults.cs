@@ -19,13 +19,16 @@ public sealed record RunResult(
     string Policy, string Kernel, int Submitted, int Completed, int Failed, int Unfinished, int DuplicateCompletions,
     long OutputTokens, double MakespanSeconds, double OutputTokensPerS, double? TtftP50Ms, double? TtftP99Ms,
     IReadOnlyList<BucketLatency> Buckets, double? TargetUtil, IReadOnlyDictionary<int, int> Budgets,
-    IReadOnlyList<WorkerAssignment> Placement, string? Problem)
+    IReadOnlyList<WorkerAssignment> Placement, string? Problem, IReadOnlyList<AdapterPullRow> Pulls,
+    IReadOnlyDictionary<string, int> JobAdapterSources)
 {
     /// <summary>Every submitted job completed, none twice, none failed.</summary>
     public bool AllCompletedOnce => Completed == Submitted && Failed == 0 && Unfinished == 0 && DuplicateCompletions == 0;
 
+    /// <param name="pulls">The run's adapter pulls (calibration, placement and replay), by source.</param>
     public static RunResult From(string policy, string kernel, DemoAssets assets, IReadOnlyList<SubmitJob> submitted, RunRecorder recorder,
-                                 PlacementPlan plan, IReadOnlyDictionary<string, OperatingPointMeasurement> measured, string? problem)
+                                 PlacementPlan plan, IReadOnlyDictionary<string, OperatingPointMeasurement> measured, string? problem,
+                                 IReadOnlyList<AdapterPullRow> pulls)
     {
         var ids = submitted.Select(j => j.JobId).ToHashSet();
         // First completion of each job (duplicates are counted, not double-counted).
@@ -56,7 +59,9 @@ public sealed record RunResult(
             submitted.Count - finished, recorder.Duplicates,
             tokens, Math.Round(makespan, 2), makespan > 0 ? Math.Round(tokens / makespan, 1) : 0,
             Percentiles.Of(all, 0.50), Percentiles.Of(all, 0.99), buckets,
-            plan.TargetUtil is { } t ? Math.Round(t, 3) : null, plan.Budgets, placement, problem);
+            plan.TargetUtil is { } t ? Math.Round(t, 3) : null, plan.Budgets, placement, problem, pulls,
+            // Where each completed job's adapter was when it arrived: active (loaded), host cache, peer or store.
+            completed.Where(e => e.AdapterLoad is not null).GroupBy(e => e.AdapterLoad!.Source).ToDictionary(g => g.Key, g => g.Count()));
     }
 
     private static double Ttft(JobCompleted e) => e.Timings.QueueMs + e.Timings.TtftMs;

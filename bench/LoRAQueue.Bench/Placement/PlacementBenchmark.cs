@@ -79,7 +79,7 @@ public static class PlacementBenchmark
         CheckEveryBucketIsConsumed(pipeline, workload, assets);
 
         var (submitted, problem) = await ReplayAsync(pipeline, recorder, workload, options, status, ct);
-        return RunResult.From(policy, kernel, assets, submitted, recorder, plan, measuredById, problem);
+        return RunResult.From(policy, kernel, assets, submitted, recorder, plan, measuredById, problem, pipeline.Pulls.Rows());
     }
 
     /// <summary>Workers as a benchmark run needs them: no queues until the plan is applied, every adapter may stay resident.</summary>

@@ -65,6 +65,15 @@ internal static class PlacementBenchView
                 string.Join(" ", w.DecodeTps.Values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture))),
                 Int(w.Completed), w.OutputTokens.ToString(CultureInfo.InvariantCulture));
         console.Write(workers);
+
+        var pulls = new Table().Title($"adapter pulls ({InProcess.InProcessFleet.PeerTransport} between workers)")
+            .AddColumns("source", "pulls", "MB", "total ms", "mean ms");
+        foreach (var p in run.Pulls)
+            pulls.AddRow(p.Source, Int(p.Count), (p.Bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture), F1(p.TotalMs), F1(p.TotalMs / Math.Max(1, p.Count)));
+        for (int c = 1; c < 5; c++) pulls.Columns[c].RightAligned();
+        console.Write(pulls);
+        console.MarkupLineInterpolated(
+            $"jobs' adapters were: {string.Join(", ", LoRAQueue.Contracts.AdapterLoad.Sources.Select(s => $"{s} {run.JobAdapterSources.GetValueOrDefault(s)}"))}");
     }
 
     private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);

@@ -37,6 +37,8 @@ internal static class DemoRunner
         await using var pipeline = await StartFleetAsync(assets, bands, options.Kernel, tracker, log, ct);
         status.Report($"{workload.Jobs.Count} jobs over {workload.Duration.TotalSeconds:F1} s (speedup {workload.Speedup:F1}×) on " +
                       string.Join("; ", pipeline.Workers.Select(w => $"{w.Id}: {w.QueueList}")));
+        status.Report($"adapters move between the workers by {InProcessFleet.PeerTransport} (one process: no UCX needed; " +
+                      $"worker processes pull from each other over UCX, {(Ucx.UcxNode.IsAvailable(out var why) ? $"available here, {Ucx.UcxNode.Version}" : why)})");
 
         var replay = new Replay(pipeline, tracker, workload, jobs, ExpectedPerWorker(pipeline, workload, assets), options);
         if (live is null)
@@ -55,6 +57,8 @@ internal static class DemoRunner
                 .StartAsync(ctx => replay.RunAsync(ctx, null, ct));
         }
         if (replay.Problem is { } problem) status.Report(problem);
+        if (pipeline.Pulls.Rows() is { Count: > 0 } pulls)
+            status.Report("adapter pulls: " + string.Join(", ", pulls.Select(p => $"{p.Count} from {p.Source} ({p.Bytes / 1e6:F1} MB, {p.TotalMs:F0} ms)")));
 
         var records = new List<JobRecord>(jobs.Count);
         foreach (var job in jobs.Take(replay.Submitted))

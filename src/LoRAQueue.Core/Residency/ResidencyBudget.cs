@@ -65,6 +65,21 @@ public sealed class ResidencyBudget<TKey> where TKey : notnull
         return true;
     }
 
+    /// <summary>Evicts the least recently used adapter that is neither pinned nor needed (to make a contiguous range where
+    /// the bytes alone would fit); false when every adapter held is pinned or needed.</summary>
+    public bool TryEvictOne(out TKey? evicted)
+    {
+        for (var node = _recency.Last; node is not null; node = node.Previous)
+        {
+            if (node.Value.Pins > 0 || _needed.Contains(node.Value.Key)) continue;
+            evicted = node.Value.Key;
+            Remove(node.Value);
+            return true;
+        }
+        evicted = default;
+        return false;
+    }
+
     /// <summary>Marks <paramref name="key"/> used now (it moves to the front of the eviction order).</summary>
     public void Touch(TKey key)
     {

@@ -31,8 +31,41 @@ public sealed class LoraAdapter
 
     public static LoraAdapter Load(string directory, ModelConfig baseModel)
     {
+        string configPath = Path.Combine(directory, ConfigFileName);
+        string weightsPath = Path.Combine(directory, WeightsFileName);
+        return Load(directory, baseModel,
+            readConfig: () => File.Exists(configPath) ? File.ReadAllText(configPath) : null,
+            openWeights: () => File.Exists(weightsPath) ? OpenWeights(weightsPath) : null,
+            hasPickle: () => File.Exists(Path.Combine(directory, "adapter_model.bin")));
+    }
+
+    /// <summary>Loads an adapter from its files' bytes in memory (a host-cache slot); <paramref name="image"/> names it in errors.</summary>
+    public static unsafe LoraAdapter Load(AdapterImage image, ModelConfig baseModel)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return Load(image.Name, baseModel,
+            readConfig: () => image.TryGet(ConfigFileName, out var bytes, out long length)
+                ? System.Text.Encoding.UTF8.GetString(new ReadOnlySpan<byte>(bytes, checked((int)length))) : null,
+            openWeights: () =>
+            {
+                if (!image.TryGet(WeightsFileName, out var bytes, out long length)) return null;
+                try
+                {
+                    return SafeTensorsFile.FromMemory(bytes, length, $"{image.Name}/{WeightsFileName}");
+                }
+                catch (SafeTensorsException e)
+                {
+                    throw new AdapterFormatException(e.Message, e);
+                }
+            },
+            hasPickle: () => image.TryGet("adapter_model.bin", out _, out _));
+    }
+
+    private static LoraAdapter Load(string directory, ModelConfig baseModel, Func<string?> readConfig, Func<SafeTensorsFile?> openWeights,
+                                    Func<bool> hasPickle)
+    {
         var warnings = new List<string>();
-        var config = LoadConfig(directory);
+        var config = ParseConfig(directory, readConfig());
         if (config.FanInFanOut)
         {
             // PEFT does the same for nn.Linear targets; Llama-family bases have no Conv1D.
@@ -42,15 +75,10 @@ public sealed class LoraAdapter
         CheckTargetsExist(config, baseModel);
 
         string weightsPath = Path.Combine(directory, WeightsFileName);
-        if (!File.Exists(weightsPath))
-        {
-            throw File.Exists(Path.Combine(directory, "adapter_model.bin"))
-                ? new AdapterFormatException(
-                    $"adapter '{directory}' has only adapter_model.bin (a PyTorch pickle); only adapter_model.safetensors is supported")
-                : new AdapterFormatException($"adapter '{directory}' has no {WeightsFileName} (only safetensors adapters are supported)");
-        }
-
-        using var file = OpenWeights(weightsPath);
+        using var file = openWeights() ?? throw (hasPickle()
+            ? new AdapterFormatException(
+                $"adapter '{directory}' has only adapter_model.bin (a PyTorch pickle); only adapter_model.safetensors is supported")
+            : new AdapterFormatException($"adapter '{directory}' has no {WeightsFileName} (only safetensors adapters are supported)"));
         var pairs = PairTensors(file, baseModel, weightsPath);
         var modules = new List<LoraModule>(pairs.Count);
         long sizeBytes = 0;
@@ -73,14 +101,13 @@ public sealed class LoraAdapter
         return new LoraAdapter(directory, config, modules, sizeBytes, warnings);
     }
 
-    private static AdapterConfig LoadConfig(string directory)
+    private static AdapterConfig ParseConfig(string directory, string? json)
     {
         string path = Path.Combine(directory, ConfigFileName);
-        if (!File.Exists(path))
-            throw new AdapterFormatException($"adapter '{directory}' has no {ConfigFileName}");
+        if (json is null) throw new AdapterFormatException($"adapter '{directory}' has no {ConfigFileName}");
         try
         {
-            return AdapterConfig.Parse(File.ReadAllText(path));
+            return AdapterConfig.Parse(json);
         }
         catch (AdapterFormatException e)
         {

@@ -4,17 +4,17 @@ using System.IO.MemoryMappedFiles;
 namespace LoRAQueue.Formats;
 
 /// <summary>
-/// A safetensors file mapped into memory. The header is validated on open; tensor data is read in place
-/// through a pointer acquired once, valid until <see cref="Dispose"/>.
+/// A safetensors file mapped into memory (or already in memory: <see cref="FromMemory"/>). The header is validated on
+/// open; tensor data is read in place through a pointer acquired once, valid until <see cref="Dispose"/>.
 /// </summary>
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
-    private readonly MemoryMappedFile _mapping;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly MemoryMappedFile? _mapping;
+    private readonly MemoryMappedViewAccessor? _view;
     private readonly byte* _base;
     private bool _disposed;
 
-    private SafeTensorsFile(string path, MemoryMappedFile mapping, MemoryMappedViewAccessor view, byte* basePointer,
+    private SafeTensorsFile(string path, MemoryMappedFile? mapping, MemoryMappedViewAccessor? view, byte* basePointer,
                             long length, SafeTensorsHeader.Parsed header)
     {
         Path = path;
@@ -67,6 +67,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             else mapping.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Reads a safetensors image of <paramref name="length"/> bytes at <paramref name="start"/>, memory the caller
+    /// keeps alive (and unchanged) until this is disposed; <paramref name="name"/> names it in errors.</summary>
+    public static SafeTensorsFile FromMemory(byte* start, long length, string name, SafeTensorsLimits? limits = null)
+    {
+        if (length < 8) throw new SafeTensorsException(name, null, $"file is {length} bytes, shorter than the 8-byte header length");
+        var header = ParseHeader(start, length, name, limits ?? new SafeTensorsLimits());
+        return new SafeTensorsFile(name, null, null, start, length, header);
     }
 
     private static SafeTensorsHeader.Parsed ParseHeader(byte* pointer, long fileLength, string path, SafeTensorsLimits limits)
@@ -129,8 +138,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        if (_view is null) return; // in memory: the caller owns it
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
-        _mapping.Dispose();
+        _mapping!.Dispose();
     }
 }

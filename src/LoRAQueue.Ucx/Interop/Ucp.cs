@@ -11,7 +11,7 @@ internal static unsafe partial class Ucp
     public const uint ApiMajor = 1, ApiMinor = 13;
 
     // ucs_status_t
-    public const int Ok = 0, InProgress = 1, ErrLast = -100;
+    public const int Ok = 0, InProgress = 1, ErrCanceled = -16, ErrLast = -100;
 
     public const ulong ParamFieldFeatures = 1UL << 0;
     public const ulong FeatureRma = 1UL << 1, FeatureAm = 1UL << 6;

@@ -63,9 +63,9 @@ public sealed class AdapterPullerTests
         Assert.Equal((PullSourceKind.Store, "store"), (outcome.Kind, outcome.Source));
         Assert.Equal(Bytes, buffer);
         Assert.Collection(outcome.Skipped,
-            s => Assert.Equal("dead: connection reset by peer", s),
-            s => Assert.Equal("hung: no answer within 0.2 s", s),
-            s => Assert.Equal("corrupt: adapter_model.safetensors does not match its digest", s));
+            s => Assert.Equal(("dead: connection reset by peer", PullSkipReason.Error), (s.ToString(), s.Reason)),
+            s => Assert.Equal(("hung: no answer within 0.2 s", PullSkipReason.Timeout), (s.ToString(), s.Reason)),
+            s => Assert.Equal(("corrupt: adapter_model.safetensors does not match its digest", PullSkipReason.DigestMismatch), (s.ToString(), s.Reason)));
     }
 
     [Fact]
@@ -76,13 +76,13 @@ public sealed class AdapterPullerTests
         var failed = await Assert.ThrowsAsync<PullFailedException>(() =>
             new AdapterPuller(TimeSpan.FromSeconds(1)).PullAsync(Files, [corruptStore], new byte[Bytes.Length], CancellationToken.None));
 
-        Assert.Equal(["store: adapter_config.json does not match its digest"], failed.Skipped);
+        Assert.Equal(["store: adapter_config.json does not match its digest"], failed.Skipped.Select(s => s.ToString()));
     }
 
     [Fact]
     public async Task Concurrent_needs_for_one_adapter_share_one_pull()
     {
-        var shared = new SharedPulls<string>();
+        var shared = new SharedPulls<string, PullOutcome>();
         var gate = new TaskCompletionSource();
         int pulls = 0;
         async Task<PullOutcome> Pull()
@@ -102,5 +102,30 @@ public sealed class AdapterPullerTests
         Assert.Equal(0, shared.InFlight);
         await shared.RunAsync("digest", Pull); // a later need pulls afresh
         Assert.Equal(3, pulls);
+    }
+
+    [Fact]
+    public async Task A_peer_that_is_gone_is_skipped_as_unreachable()
+    {
+        var gone = new Source(PullSourceKind.Peer, "w9", (_, _) => throw new PeerUnreachableException("the peer failed: Connection refused"));
+
+        var outcome = await new AdapterPuller(TimeSpan.FromSeconds(5)).PullAsync(Files, [gone, Good(PullSourceKind.Store, "store")],
+                                                                                 new byte[Bytes.Length], CancellationToken.None);
+
+        Assert.Equal(PullSkipReason.Unreachable, Assert.Single(outcome.Skipped).Reason);
+    }
+
+    [Fact]
+    public async Task A_source_that_keeps_writing_after_being_given_up_on_abandons_the_buffer_instead_of_sharing_it()
+    {
+        var stubborn = new Source(PullSourceKind.Peer, "w1", (_, _) => Task.Delay(Timeout.Infinite, CancellationToken.None));
+        var store = Good(PullSourceKind.Store, "store");
+
+        var failed = await Assert.ThrowsAsync<PullFailedException>(() =>
+            new AdapterPuller(TimeSpan.FromMilliseconds(100), stopGrace: TimeSpan.FromMilliseconds(100))
+                .PullAsync(Files, [stubborn, store], new byte[Bytes.Length], CancellationToken.None));
+
+        Assert.True(failed.BufferAbandoned);
+        Assert.Equal(0, store.Reads); // the store never wrote where the stubborn peer still might
     }
 }

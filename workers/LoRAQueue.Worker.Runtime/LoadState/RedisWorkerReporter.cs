@@ -119,6 +119,7 @@ public sealed class RedisWorkerReporter : BackgroundService
                 RankBuckets = [.. buckets.OfType<int>().Order()],
                 ServesBase = buckets.Contains(null),
                 Epoch = _placement.Epoch,
+                JobsInEngine = _node.Stats.InEngine,
                 At = _clock.GetUtcNow(),
             });
             var now = _clock.GetUtcNow();

@@ -37,11 +37,17 @@ public sealed class PlacementApplier(WorkerSettings settings, AdapterCache adapt
                 decision.Epoch, command.Policy, string.Join(", ", decision.Load), Describe(decision.Connect), Describe(decision.Stop),
                 string.Join(", ", decision.Evict));
 
-            // Make before break: adapters resident before any job of a new queue can arrive.
-            foreach (var adapterId in decision.Load)
+            // Make before break: adapters resident (pulled from peers where any holds them) before any job of a new queue can
+            // arrive. They load side by side: the fetcher's byte budget bounds the pulls in flight.
+            adapters.SetNeeded(command.LoadAdapters.Concat(adapters.Resident).Except(decision.Evict, StringComparer.Ordinal));
+            var loads = await Task.WhenAll(decision.Load.Select(async adapterId => (adapterId, await adapters.EnsureLoadedAsync(adapterId, ct, "placement"))));
+            foreach (var (adapterId, lookup) in loads)
             {
-                var lookup = await adapters.EnsureLoadedAsync(adapterId, ct);
-                if (!lookup.Loaded) logger.LogWarning("Placement epoch {Epoch}: cannot prefetch {AdapterId}: {Problem}", decision.Epoch, adapterId, lookup.Problem);
+                if (lookup.Loaded)
+                    logger.LogInformation("Placement epoch {Epoch}: {AdapterId} resident (from {Source}, {Ms:F0} ms)", decision.Epoch, adapterId,
+                        lookup.Load?.Source, lookup.Load?.Ms);
+                else
+                    logger.LogWarning("Placement epoch {Epoch}: cannot prefetch {AdapterId}: {Problem}", decision.Epoch, adapterId, lookup.Problem);
             }
             await endpoints.ApplyAsync(decision.Queues, ct);
             foreach (var adapterId in decision.Evict) adapters.Evict(adapterId);
