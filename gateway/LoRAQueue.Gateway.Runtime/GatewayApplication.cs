@@ -42,7 +42,8 @@ public static class GatewayApplication
         configure?.Invoke(builder);
         var settings = GatewaySettings.From(builder.Configuration);
         AddServices(builder, settings);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = settings.MaxBodyBytes);
+        // The server-wide ceiling admits an adapter upload; UseTenantBodyLimit lowers it for every other request.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = Math.Max(settings.MaxBodyBytes, settings.MaxAdapterUploadBytes));
 
         var app = builder.Build();
         app.UseExceptionHandler();
@@ -168,7 +169,7 @@ public static class GatewayApplication
         });
         v1.MapJobEndpoints();
         v1.MapBatchEndpoints();
-        v1.MapAdapterEndpoints();
+        v1.MapAdapterEndpoints(app.Services.GetRequiredService<GatewaySettings>());
         v1.MapDeliveryEndpoints();
     }
 }

@@ -18,6 +18,9 @@ public sealed record GatewaySettings
     public int MaxTokens { get; init; } = 4096;
     /// <summary>Ceiling on any request body, whatever a tenant's own limit says (Kestrel's server-wide limit).</summary>
     public long MaxBodyBytes { get; init; } = 64L << 20;
+    /// <summary>Ceiling on a multipart adapter upload (POST /v1/adapters), instead of <see cref="MaxBodyBytes"/> and the
+    /// tenant's max_body_bytes, which are sized for JSON.</summary>
+    public long MaxAdapterUploadBytes { get; init; } = 512L << 20;
     /// <summary>Apply migrations/*.sql at start-up (under the migrator's advisory lock).</summary>
     public bool MigrateOnStart { get; init; } = true;
     /// <summary>How long a submission waits for the broker to take its jobs before answering 503 with Retry-After.</summary>
@@ -36,6 +39,7 @@ public sealed record GatewaySettings
             RedisConfiguration = InfrastructureSettings.RedisConfiguration(configuration),
             MaxTokens = gateway.MaxTokens,
             MaxBodyBytes = gateway.MaxBodyBytes,
+            MaxAdapterUploadBytes = (long)gateway.MaxAdapterUploadMb << 20,
             MigrateOnStart = gateway.MigrateOnStart,
             SendTimeout = TimeSpan.FromSeconds(gateway.SendTimeoutSeconds),
         };
@@ -48,10 +52,12 @@ public sealed class GatewayOptions : ISectionOptions
     public static string Section => "LoRAQueue:Gateway";
     public int MaxTokens { get; set; } = 4096;
     public long MaxBodyBytes { get; set; } = 64L << 20;
+    public int MaxAdapterUploadMb { get; set; } = 512;
     public bool MigrateOnStart { get; set; } = true;
     public double SendTimeoutSeconds { get; set; } = 5;
 
     public IEnumerable<string> Problems() =>
         OptionChecks.AtLeast(Section, nameof(MaxTokens), MaxTokens, 1).Concat(OptionChecks.AtLeast(Section, nameof(MaxBodyBytes), MaxBodyBytes, 1))
+            .Concat(OptionChecks.AtLeast(Section, nameof(MaxAdapterUploadMb), MaxAdapterUploadMb, 1))
             .Concat(OptionChecks.Seconds(Section, nameof(SendTimeoutSeconds), SendTimeoutSeconds, min: 0.1, max: 300));
 }

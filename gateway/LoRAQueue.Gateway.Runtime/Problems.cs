@@ -49,6 +49,9 @@ public static class Problems
     public static Problem Conflict(string detail) => new(409, "conflict", "Conflict", detail);
     public static Problem BodyTooLarge(long limit) =>
         new(413, "body_too_large", "The request body is too large", $"the request body exceeds this tenant's limit of {limit} bytes");
+    public static Problem UploadTooLarge(long limit) =>
+        new(413, "body_too_large", "The request body is too large",
+            $"the adapter upload exceeds the gateway's limit of {limit} bytes (LoRAQueue:Gateway:MaxAdapterUploadMb)");
     public static Problem UnsupportedMediaType(string detail, IReadOnlyList<string> accepted) =>
         new(415, "unsupported_media_type", "The request body's media type is not read here", detail,
             new Dictionary<string, object?> { ["accepted"] = accepted });

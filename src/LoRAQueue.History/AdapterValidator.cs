@@ -61,7 +61,7 @@ public sealed partial class AdapterValidator
     }
 
     /// <summary>An id names one directory directly under the store: no separators, no "..", nothing hidden.</summary>
-    private static void CheckId(string id)
+    public static void CheckId(string id)
     {
         if (string.IsNullOrEmpty(id) || !IdPattern().IsMatch(id))
             throw new AdapterRegistrationException(

@@ -30,7 +30,9 @@ public sealed class MediaTypeTests(GatewayFixture fixture)
         { "/v1/batches", "text/plain; charset=utf-8", "send application/jsonl (or application/x-ndjson" },
         { "/v1/batches", "application/json", "Content-Type 'application/json' is not read" },
         { "/v1/batches", null, "the request has no Content-Type; send application/jsonl" },
-        { "/v1/adapters", "text/plain", "send application/json" },
+        { "/v1/jobs", "multipart/form-data; boundary=x", "Content-Type 'multipart/form-data' is not read" }, // uploads are for adapters only
+        { "/v1/batches", "multipart/form-data; boundary=x", "Content-Type 'multipart/form-data' is not read" },
+        { "/v1/adapters", "text/plain", "send application/json (or multipart/form-data)" },
     };
 
     [Theory]

@@ -80,6 +80,13 @@ public sealed class OperationsTests(GatewayFixture fixture)
         }, paths);
         var submit = document.GetProperty("paths").GetProperty("/v1/jobs").GetProperty("post");
         Assert.True(submit.GetProperty("requestBody").GetProperty("content").TryGetProperty("application/json", out _));
+        var register = document.GetProperty("paths").GetProperty("/v1/adapters").GetProperty("post");
+        var content = register.GetProperty("requestBody").GetProperty("content");
+        Assert.True(content.TryGetProperty("application/json", out _));
+        var form = content.GetProperty("multipart/form-data").GetProperty("schema").GetProperty("properties");
+        Assert.Equal("binary", form.GetProperty("files").GetProperty("items").GetProperty("format").GetString());
+        Assert.True(form.TryGetProperty("id", out _));
+        Assert.True(register.GetProperty("responses").TryGetProperty("413", out _));
         Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("bearer", out _));
     }
 }

@@ -9,6 +9,7 @@ public sealed class SettingsTests
     [Theory]
     [InlineData("LoRAQueue:Gateway:MaxTokens=0", "LoRAQueue:Gateway:MaxTokens must be ≥ 1 (got 0)")]
     [InlineData("LoRAQueue:Gateway:MaxBodyBytes=lots", "LoRAQueue:Gateway:MaxBodyBytes must be a whole number (got 'lots')")]
+    [InlineData("LoRAQueue:Gateway:MaxAdapterUploadMb=0", "LoRAQueue:Gateway:MaxAdapterUploadMb must be ≥ 1 (got 0)")]
     [InlineData("LoRAQueue:Gateway:MigrateOnStart=maybe", "LoRAQueue:Gateway:MigrateOnStart must be true or false (got 'maybe')")]
     [InlineData("LoRAQueue:Model:Path=", "LoRAQueue:Model:Path (env LORAQUEUE__MODEL__PATH) must name the base model directory")]
     public async Task A_bad_setting_stops_the_gateway_with_exit_2_and_one_line_naming_the_key(string setting, string message)

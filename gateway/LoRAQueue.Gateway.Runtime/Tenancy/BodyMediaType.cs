@@ -16,14 +16,23 @@ public sealed class BodyMediaType
     public static readonly BodyMediaType JsonLines = new("JSONL",
         ["application/jsonl", "application/x-ndjson", "application/x-jsonlines", "application/jsonlines"], jsonSuffix: false);
 
+    /// <summary>An adapter's files (POST /v1/adapters only). No charset check: each part says what it is, and the files are bytes.</summary>
+    public static readonly BodyMediaType Multipart = new("multipart", ["multipart/form-data"], jsonSuffix: false, utf8Only: false);
+
+    /// <summary>POST /v1/adapters: JSON names a directory already in the store, multipart uploads one. Only for the 415's
+    /// wording (both types named); the endpoint reads each with its own type.</summary>
+    public static readonly BodyMediaType JsonOrMultipart = new("JSON", ["application/json", "multipart/form-data"], jsonSuffix: true);
+
     private readonly string _format;
     private readonly bool _jsonSuffix;
+    private readonly bool _utf8Only;
 
-    private BodyMediaType(string format, string[] names, bool jsonSuffix)
+    private BodyMediaType(string format, string[] names, bool jsonSuffix, bool utf8Only = true)
     {
         _format = format;
         Names = names;
         _jsonSuffix = jsonSuffix;
+        _utf8Only = utf8Only;
     }
 
     /// <summary>The types read, the preferred first.</summary>
@@ -41,7 +50,7 @@ public sealed class BodyMediaType
         bool read = Names.Any(n => type.MediaType.Equals(n, StringComparison.OrdinalIgnoreCase))
                     || (_jsonSuffix && type.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
         if (!read) return $"Content-Type '{type.MediaType}' is not read by this endpoint; send {Send}";
-        if (type.Charset.HasValue && !type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+        if (_utf8Only && type.Charset.HasValue && !type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
             return $"charset '{type.Charset}' is not read: {_format} bodies are UTF-8 (send charset=utf-8, or no charset)";
         return null;
     }

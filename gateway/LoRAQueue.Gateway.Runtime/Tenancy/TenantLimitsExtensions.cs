@@ -7,8 +7,9 @@ namespace LoRAQueue.Gateway.Tenancy;
 /// <summary>
 /// Per-tenant limits. Rate: ASP.NET Core's rate limiter with one fixed one-minute window per tenant (partition key =
 /// tenant and its current limit, so a changed limit applies from the next request); 429 with Retry-After. Body size:
-/// a declared Content-Length over the tenant's max_body_bytes is refused at once, and Kestrel's per-request limit is
-/// lowered to it so a chunked body fails as soon as it goes over (<see cref="RequestBody"/> counts too).
+/// a declared Content-Length over the tenant's max_body_bytes (an upload's: <see cref="UploadBodyLimit"/>) is refused at once,
+/// and Kestrel's per-request limit is lowered to it so a chunked body fails as soon as it goes over (<see cref="RequestBody"/>
+/// counts too).
 /// </summary>
 public static class TenantLimitsExtensions
 {
@@ -36,19 +37,39 @@ public static class TenantLimitsExtensions
         return Problems.RateLimited(http.FindTenant()?.RequestsPerMinute ?? 0, retryAfter).WriteAsync(http);
     }
 
-    /// <summary>Refuses an oversized declared body (413) and caps how much of any body the server will read.</summary>
-    public static IApplicationBuilder UseTenantBodyLimit(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    /// <summary>Refuses an oversized declared body (413) and caps how much of any body the server will read: the tenant's
+    /// max_body_bytes within LoRAQueue:Gateway:MaxBodyBytes, or an upload's own limit (<see cref="UploadBodyLimit"/>).
+    /// Kestrel's server-wide limit is the larger of the two settings, so every other request is lowered here.</summary>
+    public static IApplicationBuilder UseTenantBodyLimit(this IApplicationBuilder app)
     {
-        if (context.FindTenant() is { } tenant)
+        long serverLimit = app.ApplicationServices.GetRequiredService<GatewaySettings>().MaxBodyBytes;
+        return app.Use(async (context, next) =>
         {
-            if (context.Request.ContentLength > tenant.MaxBodyBytes)
+            long limit = serverLimit;
+            // Without a tenant the request gets its 401 before any body is read: no 413 for it.
+            if (context.FindTenant() is { } tenant)
             {
-                await Problems.BodyTooLarge(tenant.MaxBodyBytes).WriteAsync(context);
-                return;
+                var upload = context.GetEndpoint()?.Metadata.GetMetadata<UploadBodyLimit>();
+                var (tenantLimit, tooLarge) = upload is not null && upload.Covers(context.Request)
+                    ? (upload.MaxBytes, Problems.UploadTooLarge(upload.MaxBytes))
+                    : (Math.Min(tenant.MaxBodyBytes, serverLimit), Problems.BodyTooLarge(tenant.MaxBodyBytes));
+                if (context.Request.ContentLength > tenantLimit)
+                {
+                    await tooLarge.WriteAsync(context);
+                    return;
+                }
+                limit = tenantLimit;
             }
             if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
-                feature.MaxRequestBodySize = Math.Min(feature.MaxRequestBodySize ?? long.MaxValue, tenant.MaxBodyBytes);
-        }
-        await next(context);
-    });
+                feature.MaxRequestBodySize = Math.Min(feature.MaxRequestBodySize ?? long.MaxValue, limit);
+            await next(context);
+        });
+    }
+}
+
+/// <summary>Endpoint metadata: a body of <see cref="Type"/> sent to this endpoint is bounded by <see cref="MaxBytes"/> (a gateway
+/// setting) instead of the tenant's max_body_bytes, which is sized for JSON, not for an adapter's weights.</summary>
+public sealed record UploadBodyLimit(BodyMediaType Type, long MaxBytes)
+{
+    public bool Covers(HttpRequest request) => Type.Refusal(request.ContentType) is null;
 }
