@@ -26,9 +26,11 @@ public sealed record JobRecord(
     double? TpotMs,
     double? TotalMs,
     DateTimeOffset UpdatedAt,
-    Guid? BatchId = null,    // the gateway batch the job came in, null for a single job
-    string? CustomId = null, // the producer's own id (a batch line's custom_id)
-    string? TraceId = null); // the W3C trace id (32 hex) the job ran in, null when tracing was off
+    Guid? BatchId = null,         // the gateway batch the job came in, null for a single job
+    string? CustomId = null,      // the producer's own id (a batch line's custom_id)
+    string? TraceId = null,       // the W3C trace id (32 hex) the job ran in, null when tracing was off
+    string? AdapterSource = null, // JobCompleted.AdapterLoad: where the adapter's bytes were (active | host | peer | store)
+    double? AdapterLoadMs = null); // and how long the job waited for them; both null for base-model jobs and until completed
 
 /// <summary>
 /// A history query: every filter given must match (null = any). <see cref="Since"/> is inclusive and

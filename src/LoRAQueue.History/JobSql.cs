@@ -15,7 +15,8 @@ internal static class JobSql
         finish_reason AS FinishReason, error_code AS ErrorCode, error_message AS ErrorMessage, worker AS Worker,
         webhook_url AS WebhookUrl, metadata::text AS Metadata, submitted_at AS SubmittedAt, started_at AS StartedAt,
         completed_at AS CompletedAt, queue_ms AS QueueMs, wait_ms AS WaitMs, ttft_ms AS TtftMs, tpot_ms AS TpotMs,
-        total_ms AS TotalMs, updated_at AS UpdatedAt, batch_id AS BatchId, custom_id AS CustomId, trace_id AS TraceId
+        total_ms AS TotalMs, updated_at AS UpdatedAt, batch_id AS BatchId, custom_id AS CustomId, trace_id AS TraceId,
+        adapter_source AS AdapterSource, adapter_load_ms AS AdapterLoadMs
         """;
 
     /// <summary>Columns an event may fill: a status-raising event overwrites them with what it knows; any other event
@@ -24,7 +25,7 @@ internal static class JobSql
     [
         "adapter_id", "rank_bucket", "prompt", "output_text", "prompt_tokens", "output_tokens", "finish_reason", "error_code",
         "error_message", "worker", "webhook_url", "metadata", "completed_at", "queue_ms", "wait_ms", "ttft_ms", "tpot_ms",
-        "total_ms", "batch_id", "custom_id",
+        "total_ms", "batch_id", "custom_id", "adapter_source", "adapter_load_ms",
     ];
 
     /// <summary>Columns the first event to know them sets for good: the worker's own start time, the trace.</summary>
@@ -45,11 +46,11 @@ internal static class JobSql
         INSERT INTO jobs (job_id, tenant, adapter_id, rank_bucket, status, status_rank, prompt, output_text,
                           prompt_tokens, output_tokens, finish_reason, error_code, error_message, worker, webhook_url,
                           metadata, submitted_at, started_at, completed_at, queue_ms, wait_ms, ttft_ms, tpot_ms, total_ms,
-                          batch_id, custom_id, trace_id, updated_at)
+                          batch_id, custom_id, trace_id, adapter_source, adapter_load_ms, updated_at)
         VALUES (@JobId, @Tenant, @AdapterId, @RankBucket, @Status, @StatusRank, @Prompt, @OutputText,
                 @PromptTokens, @OutputTokens, @FinishReason, @ErrorCode, @ErrorMessage, @Worker, @WebhookUrl,
                 CAST(@Metadata AS json), @SubmittedAt, @StartedAt, @CompletedAt, @QueueMs, @WaitMs, @TtftMs, @TpotMs, @TotalMs,
-                @BatchId, @CustomId, @TraceId, now())
+                @BatchId, @CustomId, @TraceId, @AdapterSource, @AdapterLoadMs, now())
         ON CONFLICT (job_id) DO UPDATE SET
             status = CASE WHEN {Advances} THEN EXCLUDED.status ELSE jobs.status END,
             status_rank = GREATEST(jobs.status_rank, EXCLUDED.status_rank),
@@ -72,7 +73,7 @@ internal static class JobSql
         new("SubmittedAt", job.SubmittedAt), Nullable("StartedAt", job.StartedAt), Nullable("CompletedAt", job.CompletedAt),
         Nullable("QueueMs", job.QueueMs), Nullable("WaitMs", job.WaitMs), Nullable("TtftMs", job.TtftMs), Nullable("TpotMs", job.TpotMs),
         Nullable("TotalMs", job.TotalMs), Nullable("BatchId", job.BatchId), Text("CustomId", job.CustomId),
-        Text("TraceId", job.TraceId),
+        Text("TraceId", job.TraceId), Text("AdapterSource", job.AdapterSource), Nullable("AdapterLoadMs", job.AdapterLoadMs),
     ];
 
     /// <summary>Free text (prompt, output, error message) goes in as its UTF-8 bytes: a bytea column keeps U+0000, which

@@ -56,6 +56,8 @@ internal static class JobTransitions
         TtftMs = e.Timings?.TtftMs,
         TpotMs = e.Timings?.TpotMs,
         TotalMs = e.Timings?.TotalMs,
+        AdapterSource = EmptyAsNull(e.AdapterLoad?.Source),
+        AdapterLoadMs = e.AdapterLoad?.Ms,
     };
 
     public static JobRecord FromFailed(JobFailed e) => Blank(e.JobId, e.Tenant, JobStatus.Failed, e.SubmittedAt) with
@@ -110,6 +112,8 @@ internal static class JobTransitions
             TotalMs = first.TotalMs ?? second.TotalMs,
             BatchId = first.BatchId ?? second.BatchId,
             CustomId = first.CustomId ?? second.CustomId,
+            AdapterSource = first.AdapterSource ?? second.AdapterSource,
+            AdapterLoadMs = first.AdapterLoadMs ?? second.AdapterLoadMs,
             TraceId = existing.TraceId ?? incoming.TraceId, // the first trace recorded stays
         };
         return merged == existing ? existing : merged with { UpdatedAt = now };

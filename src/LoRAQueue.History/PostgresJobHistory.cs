@@ -87,13 +87,16 @@ public sealed class PostgresJobHistory(NpgsqlDataSource dataSource) : IJobHistor
         public Guid? BatchId { get; set; }
         public string? CustomId { get; set; }
         public string? TraceId { get; set; }
+        public string? AdapterSource { get; set; }
+        public double? AdapterLoadMs { get; set; }
 
         public JobRecord ToRecord() => new(
             JobId, Tenant, AdapterId, RankBucket, JobStatuses.Parse(Status), Utf8(Prompt), Utf8(OutputText), PromptTokens,
             OutputTokens, FinishReason, ErrorCode, Utf8(ErrorMessage), Worker, WebhookUrl,
             Metadata is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(Metadata),
             Timestamps.FromUtc(SubmittedAt), Timestamps.FromUtc(StartedAt), Timestamps.FromUtc(CompletedAt),
-            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId, TraceId);
+            QueueMs, WaitMs, TtftMs, TpotMs, TotalMs, Timestamps.FromUtc(UpdatedAt), BatchId, CustomId, TraceId,
+            AdapterSource, AdapterLoadMs);
 
         private static string? Utf8(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);
     }

@@ -107,7 +107,9 @@ public static class BusRegistration
     /// <summary>
     /// SubmitJob goes out as plain JSON, the same bytes a non-.NET producer writes. Events always keep the envelope:
     /// MassTransit would otherwise publish them in the serializer of the message being consumed (raw, on rank queues),
-    /// and a raw event carries no message type for the job-history endpoint to route by.
+    /// and a raw event carries no message type for the job-history endpoint to route by. The same for the adapter events
+    /// (AdapterPulled, AdapterPullFailed): a worker publishes them while it consumes a job, and the gateway-metrics endpoint
+    /// routes them by type.
     /// </summary>
     private static void UseRawJsonForSubmitJob(IBusFactoryConfigurator cfg)
     {
@@ -116,5 +118,7 @@ public static class BusRegistration
         cfg.Send<JobStarted>(s => s.UseSerializer(EnvelopeJson));
         cfg.Send<JobCompleted>(s => s.UseSerializer(EnvelopeJson));
         cfg.Send<JobFailed>(s => s.UseSerializer(EnvelopeJson));
+        cfg.Send<AdapterPulled>(s => s.UseSerializer(EnvelopeJson));
+        cfg.Send<AdapterPullFailed>(s => s.UseSerializer(EnvelopeJson));
     }
 }

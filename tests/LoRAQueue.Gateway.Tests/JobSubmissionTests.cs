@@ -1,5 +1,7 @@
 using System.Net;
+using System.Text.Json;
 using Dapper;
+using LoRAQueue.Contracts;
 using LoRAQueue.History;
 
 namespace LoRAQueue.Gateway.Tests;
@@ -37,6 +39,37 @@ public sealed class JobSubmissionTests(GatewayFixture fixture)
         Assert.Equal(adapter, view.GetProperty("adapter").GetString());
         Assert.Equal("c-1", view.GetProperty("custom_id").GetString());
         Assert.Equal("T-1", view.GetProperty("metadata").GetProperty("ticket").GetString());
+    }
+
+    [Fact]
+    public async Task A_completed_job_shows_its_timings_and_where_its_adapter_came_from()
+    {
+        var tenant = await Server.CreateTenantAsync();
+        string adapter = await tenant.Http.RegisterAdapter(Server.CreateAdapter(8));
+        Guid adapted = await tenant.Http.SubmitJob(new { adapter, prompt = "with an adapter", max_tokens = 2 });
+        Guid plain = await tenant.Http.SubmitJob(new { prompt = "base model", max_tokens = 2 });
+        var queued = await (await tenant.Http.GetAsync($"/v1/jobs/{adapted}")).AssertStatus(HttpStatusCode.OK);
+        Assert.Equal(JsonValueKind.Null, queued.GetProperty("adapter_load").ValueKind); // not known before it completes
+
+        foreach (var (id, load) in new[] { (adapted, new AdapterLoad("store", 412.5)), (plain, (AdapterLoad?)null) })
+            await Server.History.RecordCompletedAsync(new JobCompleted
+            {
+                JobId = id, Tenant = tenant.Id, AdapterId = load is null ? null : adapter, RankBucket = load is null ? null : 8,
+                OutputText = "ok", PromptTokens = 3, OutputTokens = 2, FinishReason = "length",
+                Timings = new JobTimings(QueueMs: 20, WaitMs: 1, TtftMs: 30, TpotMs: 4.5, TotalMs: 500), AdapterLoad = load,
+                SubmittedAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow,
+            }, CancellationToken.None);
+
+        var view = await (await tenant.Http.GetAsync($"/v1/jobs/{adapted}")).AssertStatus(HttpStatusCode.OK);
+        Assert.Equal("completed", view.GetProperty("status").GetString());
+        Assert.Equal(30, view.GetProperty("timings").GetProperty("ttft_ms").GetDouble());
+        var adapterLoad = view.GetProperty("adapter_load");
+        Assert.Equal(("store", 412.5), (adapterLoad.GetProperty("source").GetString(), adapterLoad.GetProperty("ms").GetDouble()));
+
+        var listed = await (await tenant.Http.GetAsync("/v1/jobs?status=completed")).AssertStatus(HttpStatusCode.OK);
+        var byId = listed.GetProperty("data").EnumerateArray().ToDictionary(j => j.GetProperty("id").GetGuid());
+        Assert.Equal("store", byId[adapted].GetProperty("adapter_load").GetProperty("source").GetString());
+        Assert.Equal(JsonValueKind.Null, byId[plain].GetProperty("adapter_load").ValueKind); // a base-model job
     }
 
     [Fact]

@@ -30,6 +30,7 @@ public sealed record JobEvents(Guid JobId, string Tenant, string? AdapterId, int
         JobId = JobId, Tenant = Tenant, AdapterId = AdapterId, RankBucket = RankBucket, Worker = worker,
         OutputText = output, PromptTokens = 5, OutputTokens = 7, FinishReason = "eos",
         Timings = new JobTimings(QueueMs: 250, WaitMs: 3, TtftMs: 40, TpotMs: 12.5, TotalMs: 380),
+        AdapterLoad = AdapterId is null ? null : new AdapterLoad("peer", 85.25), // none for a base-model job
         SubmittedAt = SubmittedAt, CompletedAt = SubmittedAt.AddMilliseconds(380),
         WebhookUrl = "https://client.example/hooks/jobs", Metadata = new() { ["ticket"] = "T-17", ["priority"] = "high" },
     };

@@ -100,7 +100,52 @@ public abstract class JobHistoryRecordingTests
         Assert.Equal(("The customer wants a refund.", 5, 7, "eos", "worker-a"),
                      (record.OutputText, record.PromptTokens, record.OutputTokens, record.FinishReason, record.Worker));
         Assert.Equal((250d, 3d, 40d, 12.5d, 380d), (record.QueueMs, record.WaitMs, record.TtftMs, record.TpotMs, record.TotalMs));
+        Assert.Equal(("peer", 85.25), (record.AdapterSource, record.AdapterLoadMs));
         Assert.Null(record.ErrorCode);
+    }
+
+    [Fact]
+    public async Task The_adapter_load_is_recorded_from_JobCompleted_and_absent_for_base_jobs_and_before_completion()
+    {
+        var adapted = JobEvents.New();
+        await History.RecordStartedAsync(adapted.Started(), Ct);
+        var running = await History.GetAsync(adapted.JobId, Ct);
+        Assert.Equal((null, null), (running!.AdapterSource, running.AdapterLoadMs));
+
+        await History.RecordCompletedAsync(adapted.Completed() with { AdapterLoad = new AdapterLoad("store", 1234.5) }, Ct);
+        var completed = await History.GetAsync(adapted.JobId, Ct);
+        Assert.Equal(("store", 1234.5), (completed!.AdapterSource, completed.AdapterLoadMs));
+
+        var baseJob = JobEvents.New(adapterId: null, rankBucket: null);
+        await History.RecordCompletedAsync(baseJob.Completed(), Ct);
+        var record = await History.GetAsync(baseJob.JobId, Ct);
+        Assert.Equal((JobStatus.Completed, null, null), (record!.Status, record.AdapterSource, record.AdapterLoadMs));
+
+        var failed = JobEvents.New();
+        await History.RecordFailedAsync(failed.Failed(FailureReasons.UnknownAdapter), Ct);
+        Assert.Null((await History.GetAsync(failed.JobId, Ct))!.AdapterSource);
+    }
+
+    [Fact]
+    public async Task A_redelivered_completed_fills_a_missing_adapter_load_but_never_replaces_one()
+    {
+        // The first delivery came from a worker that did not report the load (older, or it did not know).
+        var job = JobEvents.New();
+        await History.RecordCompletedAsync(job.Completed() with { AdapterLoad = null }, Ct);
+        var without = await History.GetAsync(job.JobId, Ct);
+        Assert.Null(without!.AdapterSource);
+
+        await History.RecordCompletedAsync(job.Completed("a re-run's answer", worker: "worker-b") with { AdapterLoad = new AdapterLoad("host", 2.5) }, Ct);
+        var filled = await History.GetAsync(job.JobId, Ct);
+        JobAssert.Same(without with { AdapterSource = "host", AdapterLoadMs = 2.5, UpdatedAt = filled!.UpdatedAt }, filled);
+
+        await History.RecordCompletedAsync(job.Completed() with { AdapterLoad = new AdapterLoad("store", 900) }, Ct);
+        JobAssert.Same(filled, await History.GetAsync(job.JobId, Ct));
+
+        // A late JobStarted (it knows nothing of the load) keeps it too.
+        await History.RecordStartedAsync(job.Started(), Ct);
+        var record = await History.GetAsync(job.JobId, Ct);
+        Assert.Equal((JobStatus.Completed, "host", 2.5), (record!.Status, record.AdapterSource, record.AdapterLoadMs));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Dapper;
+using LoRAQueue.Contracts;
 using LoRAQueue.Core.Placement;
 using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
@@ -18,8 +19,17 @@ namespace LoRAQueue.Gateway.Operations;
 /// <c>loraqueue_metrics_source_up{source}</c> says whether each source answered this scrape;</item>
 /// <item>histograms observed by <see cref="GatewayMetricsConsumer"/> from JobCompleted on queue gateway-metrics:
 /// <c>loraqueue_job_queue_seconds</c>, <c>loraqueue_job_ttft_seconds</c>, <c>loraqueue_job_total_seconds</c> by rank_bucket,
-/// and <c>loraqueue_jobs_finished_total{outcome,rank_bucket}</c>. Gateway replicas compete on that queue, so each event
-/// is counted once across the fleet: sum the series over instances;</item>
+/// and <c>loraqueue_jobs_finished_total{outcome,rank_bucket}</c>; <c>loraqueue_job_adapter_load_seconds{source}</c>, how long
+/// a job waited for its adapter by where the bytes were (JobCompleted.AdapterLoad: active, host, peer, store; base-model
+/// jobs are not observed);</item>
+/// <item>adapter pulls, from the workers' AdapterPulled and AdapterPullFailed on the same queue:
+/// <c>loraqueue_adapter_pulls_total{source}</c>, <c>loraqueue_adapter_pull_bytes_total{source}</c> and the histogram
+/// <c>loraqueue_adapter_pull_seconds{source}</c> (source peer or store); <c>loraqueue_adapter_pull_skips_total{reason}</c>, one
+/// per source passed over in a pull, failed or not (timeout, digest_mismatch, unreachable, error); and
+/// <c>loraqueue_adapter_pull_failures_total{reason}</c> (store_mismatch, store_missing, store_error, abandoned). The sources
+/// and reasons listed are there from the start, at 0; another value a worker sends gets its own series.
+/// Gateway replicas compete on that queue, so each event is counted once across the fleet: sum the series over
+/// instances;</item>
 /// <item><c>loraqueue_gateway_rejections_total{code}</c>: requests refused with a problem, by its code; and prometheus-net's
 /// HTTP request metrics.</item>
 /// </list>
@@ -34,7 +44,16 @@ public sealed class GatewayMetrics
     private readonly HashSet<string> _workerLabels = [];
     private readonly HashSet<(string Status, string Bucket)> _jobLabels = [];
     private readonly HashSet<string> _queueLabels = [];
-    private readonly Counter _rejections, _finished;
+    private readonly Counter _rejections, _finished, _pulls, _pullBytes, _pullSkips, _pullFailures;
+
+    /// <summary>Where a pull's bytes came from (AdapterPulled.Source).</summary>
+    public static readonly IReadOnlyList<string> PullSources = ["peer", "store"];
+
+    /// <summary>Why a source was passed over (AdapterPullSkip.Reason).</summary>
+    public static readonly IReadOnlyList<string> PullSkipReasons = ["timeout", "digest_mismatch", "unreachable", "error"];
+
+    /// <summary>Why a pull failed (AdapterPullFailed.Reason).</summary>
+    public static readonly IReadOnlyList<string> PullFailureReasons = ["store_mismatch", "store_missing", "store_error", "abandoned"];
 
     /// <param name="loadState">Null without Redis: no worker epochs then.</param>
     public GatewayMetrics(NpgsqlDataSource dataSource, IQueueDepthReader queueDepths, ILogger<GatewayMetrics> logger, RedisLoadState? loadState = null)
@@ -57,6 +76,25 @@ public sealed class GatewayMetrics
         TotalSeconds = Histogram("loraqueue_job_total_seconds", "Submitted → completed", 0.05, 18);
         _finished = Factory.CreateCounter("loraqueue_jobs_finished_total", "Jobs that completed or failed, seen on the gateway-metrics queue",
                                           ["outcome", "rank_bucket"]);
+        AdapterLoadSeconds = Histogram("loraqueue_job_adapter_load_seconds",
+            "How long a job waited for its adapter, by where its bytes were (active, host, peer, store)", 0.001, 17, "source");
+        _pulls = Factory.CreateCounter("loraqueue_adapter_pulls_total", "Adapter pulls into a worker's host cache, by where the bytes came from",
+                                       ["source"]);
+        _pullBytes = Factory.CreateCounter("loraqueue_adapter_pull_bytes_total", "Bytes pulled into workers' host caches, by where they came from",
+                                           ["source"]);
+        PullSeconds = Histogram("loraqueue_adapter_pull_seconds", "How long an adapter pull took, by where the bytes came from", 0.001, 17, "source");
+        _pullSkips = Factory.CreateCounter("loraqueue_adapter_pull_skips_total", "Sources an adapter pull passed over, by why", ["reason"]);
+        _pullFailures = Factory.CreateCounter("loraqueue_adapter_pull_failures_total",
+                                              "Adapter pulls no source could serve (the jobs that needed them failed), by why", ["reason"]);
+        foreach (var source in AdapterLoad.Sources) AdapterLoadSeconds.WithLabels(source);
+        foreach (var source in PullSources)
+        {
+            _pulls.WithLabels(source);
+            _pullBytes.WithLabels(source);
+            PullSeconds.WithLabels(source);
+        }
+        foreach (var reason in PullSkipReasons) _pullSkips.WithLabels(reason);
+        foreach (var reason in PullFailureReasons) _pullFailures.WithLabels(reason);
         _rejections = Factory.CreateCounter("loraqueue_gateway_rejections_total", "Requests the gateway refused, by problem code", ["code"]);
         Registry.AddBeforeCollectCallback(RefreshAsync);
     }
@@ -66,6 +104,8 @@ public sealed class GatewayMetrics
     public Histogram QueueSeconds { get; }
     public Histogram TtftSeconds { get; }
     public Histogram TotalSeconds { get; }
+    public Histogram AdapterLoadSeconds { get; }
+    public Histogram PullSeconds { get; }
 
     public static string BucketLabel(int? rankBucket) => rankBucket is { } b ? b.ToString(System.Globalization.CultureInfo.InvariantCulture) : "base";
 
@@ -73,10 +113,36 @@ public sealed class GatewayMetrics
 
     public void Finished(string outcome, int? rankBucket) => _finished.WithLabels(outcome, BucketLabel(rankBucket)).Inc();
 
-    private Histogram Histogram(string name, string help, double start, int count) =>
+    /// <summary>A job's wait for its adapter (JobCompleted.AdapterLoad).</summary>
+    public void AdapterLoaded(AdapterLoad load) => AdapterLoadSeconds.WithLabels(Label(load.Source)).Observe(load.Ms / 1000);
+
+    public void Pulled(AdapterPulled e)
+    {
+        string source = Label(e.Source);
+        _pulls.WithLabels(source).Inc();
+        _pullBytes.WithLabels(source).Inc(Math.Max(0, e.Bytes));
+        PullSeconds.WithLabels(source).Observe(e.Ms / 1000);
+        Skipped(e.Skipped);
+    }
+
+    public void PullFailed(AdapterPullFailed e)
+    {
+        _pullFailures.WithLabels(Label(e.Reason)).Inc();
+        Skipped(e.Skipped);
+    }
+
+    private void Skipped(IReadOnlyList<AdapterPullSkip>? skipped)
+    {
+        foreach (var skip in skipped ?? []) _pullSkips.WithLabels(Label(skip?.Reason)).Inc();
+    }
+
+    /// <summary>A label value as the worker sent it; "unknown" when it sent none.</summary>
+    private static string Label(string? value) => string.IsNullOrEmpty(value) ? "unknown" : value;
+
+    private Histogram Histogram(string name, string help, double start, int count, string label = "rank_bucket") =>
         Factory.CreateHistogram(name, help, new HistogramConfiguration
         {
-            LabelNames = ["rank_bucket"],
+            LabelNames = [label],
             Buckets = Prometheus.Histogram.ExponentialBuckets(start, 2, count),
         });
 

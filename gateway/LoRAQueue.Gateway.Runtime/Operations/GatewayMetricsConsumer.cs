@@ -3,8 +3,10 @@ using MassTransit;
 
 namespace LoRAQueue.Gateway.Operations;
 
-/// <summary>Observes finished jobs for the latency histograms (JobCompleted carries the worker's timings; JobFailed only counts).</summary>
-public sealed class GatewayMetricsConsumer(GatewayMetrics metrics) : IConsumer<JobCompleted>, IConsumer<JobFailed>
+/// <summary>Observes finished jobs for the latency histograms (JobCompleted carries the worker's timings and its adapter load;
+/// JobFailed only counts), and the workers' adapter pulls (AdapterPulled, AdapterPullFailed).</summary>
+public sealed class GatewayMetricsConsumer(GatewayMetrics metrics)
+    : IConsumer<JobCompleted>, IConsumer<JobFailed>, IConsumer<AdapterPulled>, IConsumer<AdapterPullFailed>
 {
     public const string QueueName = "gateway-metrics";
 
@@ -15,6 +17,7 @@ public sealed class GatewayMetricsConsumer(GatewayMetrics metrics) : IConsumer<J
         metrics.QueueSeconds.WithLabels(bucket).Observe(e.Timings.QueueMs / 1000);
         metrics.TtftSeconds.WithLabels(bucket).Observe(e.Timings.TtftMs / 1000);
         metrics.TotalSeconds.WithLabels(bucket).Observe(e.Timings.TotalMs / 1000);
+        if (e.AdapterLoad is { } load) metrics.AdapterLoaded(load); // null for base-model jobs
         metrics.Finished("completed", e.RankBucket);
         return Task.CompletedTask;
     }
@@ -22,6 +25,18 @@ public sealed class GatewayMetricsConsumer(GatewayMetrics metrics) : IConsumer<J
     public Task Consume(ConsumeContext<JobFailed> context)
     {
         metrics.Finished("failed", context.Message.RankBucket);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<AdapterPulled> context)
+    {
+        metrics.Pulled(context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<AdapterPullFailed> context)
+    {
+        metrics.PullFailed(context.Message);
         return Task.CompletedTask;
     }
 }
