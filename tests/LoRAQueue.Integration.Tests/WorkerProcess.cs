@@ -87,6 +87,20 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         if (kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
+    /// <summary>SIGSTOP: the process freezes (its sockets stay open, nothing answers) until <see cref="Resume"/> or a kill.</summary>
+    public void Freeze() => Signal(19);
+
+    public void Resume() => Signal(18);
+
+    private void Signal(int signal)
+    {
+        if (kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill -{signal} {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>Waits until a line of the process's output contains <paramref name="text"/>.</summary>
+    public Task WaitForOutputAsync(string text, TimeSpan timeout) =>
+        Testing.Eventually.UntilAsync(() => Task.FromResult(_output.Any(l => l.Contains(text, StringComparison.Ordinal))), $"{Id} to log '{text}'", timeout, () => Output);
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

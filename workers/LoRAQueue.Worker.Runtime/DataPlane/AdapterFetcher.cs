@@ -111,6 +111,8 @@ public sealed class AdapterFetcher
         var store = new StorePullSource(Path.Combine(_settings.AdapterStorePath, adapterId), manifest.Files);
         var files = manifest.Files.Select(f => new PulledFile(f.Path, f.Size, f.Sha256)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
         using var lease = await _budget.AcquireAsync(manifest.SizeBytes, ct);
+        _logger.LogInformation("Pulling adapter {AdapterId} ({Bytes:N0} bytes) for a {Cause}: {Sources}", adapterId, manifest.SizeBytes, cause,
+            string.Join(" → ", peers.Select(p => $"peer {p.Name}").Append("store")));
         try
         {
             var outcome = await _puller.PullAsync(files, [.. peers, store], destination, ct);
