@@ -59,7 +59,8 @@ public sealed class AdapterFetcher
         if (_cache.TryTake(manifest.Digest, out var held, out var heldPin))
             return new FetchedAdapter("host", _cache, held, null, manifest.Files, heldPin);
 
-        var shared = await _shared.RunAsync(manifest.Digest, () => PullIntoCacheAsync(adapterId, manifest, cause)).WaitAsync(ct);
+        // Shared per digest and id: two ids with the same bytes share peers, but each has its own directory in the store.
+        var shared = await _shared.RunAsync($"{manifest.Digest}/{adapterId}", () => PullIntoCacheAsync(adapterId, manifest, cause)).WaitAsync(ct);
         if (shared is not null && _cache.TryTake(manifest.Digest, out var slot, out var pin))
             return new FetchedAdapter(Source(shared.Kind), _cache, slot, null, manifest.Files, pin);
 
