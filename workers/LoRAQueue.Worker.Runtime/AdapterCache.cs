@@ -33,7 +33,10 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
     private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal); // adapter id → digest, once known
     private HashSet<string> _needed = new(StringComparer.Ordinal);
 
-    private sealed record Entry(Task<AdapterLookup> Load, LinkedListNode<string> Node);
+    private sealed record Entry(Task<AdapterLookup> Load, LinkedListNode<string> Node)
+    {
+        public long CheckedAt { get; set; } = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
 
     public IReadOnlyList<string> Resident
     {
@@ -101,6 +104,7 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         Task<AdapterLookup> load;
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         bool wasResident;
+        Entry? recheck = null;
         lock (_lock)
         {
             if (_entries.TryGetValue(adapterId, out var entry))
@@ -108,6 +112,11 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
                 _recency.Remove(entry.Node);
                 _recency.AddFirst(entry.Node);
                 load = entry.Load;
+                if (load.IsCompletedSuccessfully && load.Result.Loaded && System.Diagnostics.Stopwatch.GetElapsedTime(entry.CheckedAt) >= settings.AdapterRecheck)
+                {
+                    entry.CheckedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    recheck = entry;
+                }
             }
             else
             {
@@ -117,6 +126,12 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
             }
         }
 
+        if (recheck is not null && await ChangedAsync(adapterId, recheck.Load.Result.Record, ct).ConfigureAwait(false))
+        {
+            Forget(adapterId, recheck.Load);
+            runtime.Engine.UnloadAdapter(adapterId); // jobs in the engine keep the weights they started with
+            return await EnsureLoadedAsync(adapterId, ct, cause).ConfigureAwait(false);
+        }
         wasResident = load.IsCompletedSuccessfully && load.Result.Loaded;
         AdapterLookup result;
         try
@@ -180,6 +195,26 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
                 return new AdapterLookup(false, $"adapter '{adapterId}' could not be loaded: {e.Message}", record);
             }
         }
+    }
+
+    /// <summary>True when the adapter was registered anew (other bytes) or unregistered since it was loaded. A registry that
+    /// cannot be read keeps the loaded adapter: the next recheck asks again.</summary>
+    private async Task<bool> ChangedAsync(string adapterId, AdapterRecord? loaded, CancellationToken ct)
+    {
+        AdapterRecord? current;
+        try
+        {
+            current = await registry.GetAsync(adapterId, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogDebug("Could not recheck adapter {AdapterId}'s registration: {Message}", adapterId, e.Message);
+            return false;
+        }
+        if (current is not null && current.Digest == loaded?.Digest && current.Tenant == loaded?.Tenant) return false;
+        logger.LogInformation("Adapter {AdapterId} was {Change} since it was loaded: loading what is registered now", adapterId,
+            current is null ? "unregistered" : "registered again with other bytes");
+        return true;
     }
 
     /// <summary>An adapter registered before content digests (no files recorded): read from the store unverified.</summary>

@@ -29,6 +29,9 @@ public sealed record WorkerSettings
     public long PullBudgetBytes { get; init; } = 256L << 20;
     /// <summary>How long one source (a peer, the store) has to deliver an adapter before the next is tried.</summary>
     public TimeSpan PullTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often a resident adapter's registration is read again: one registered anew (other bytes) is loaded anew
+    /// within this long, at one registry read per adapter per interval.</summary>
+    public TimeSpan AdapterRecheck { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>"ucx": peers over UCX, found through Redis; "off": the store only.</summary>
     public string Peers { get; init; } = "ucx";
     /// <summary>"auto", "am" (active messages) or "get" (one-sided GET); see UcxAdapterExchange.Choose.</summary>
@@ -62,6 +65,7 @@ public sealed record WorkerSettings
             HostCacheBytes = (long)worker.HostCacheMb << 20,
             PullBudgetBytes = (long)worker.PullBudgetMb << 20,
             PullTimeout = TimeSpan.FromSeconds(worker.PullTimeoutSeconds),
+            AdapterRecheck = TimeSpan.FromSeconds(worker.AdapterRecheckSeconds),
             Peers = worker.Peers.Trim().ToLowerInvariant(),
             PullMethod = worker.PullMethod.Trim().ToLowerInvariant(),
             DrainTimeout = TimeSpan.FromSeconds(worker.DrainTimeoutSeconds),
@@ -90,6 +94,7 @@ public sealed class WorkerOptions : ISectionOptions
     public int HostCacheMb { get; set; } = 256;
     public int PullBudgetMb { get; set; } = 256;
     public double PullTimeoutSeconds { get; set; } = 30;
+    public double AdapterRecheckSeconds { get; set; } = 30;
     public string Peers { get; set; } = "ucx";
     public string PullMethod { get; set; } = "auto";
     public double DrainTimeoutSeconds { get; set; } = 30;
@@ -106,6 +111,7 @@ public sealed class WorkerOptions : ISectionOptions
         problems.AddRange(OptionChecks.OneOf(Section, nameof(Peers), Peers, ["ucx", "off"]));
         problems.AddRange(OptionChecks.OneOf(Section, nameof(PullMethod), PullMethod, ["auto", "am", "get"]));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(PullTimeoutSeconds), PullTimeoutSeconds, min: 0.001));
+        problems.AddRange(OptionChecks.Seconds(Section, nameof(AdapterRecheckSeconds), AdapterRecheckSeconds));
         problems.AddRange(OptionChecks.OneOf(Section, nameof(Kernel), Kernel, [.. MultiLoraKernels.Names]));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(DrainTimeoutSeconds), DrainTimeoutSeconds));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(LoadReportSeconds), LoadReportSeconds, min: 0.001));

@@ -31,7 +31,11 @@ public sealed class PeerPullTests : IDisposable
     }
 
     private static WorkerSettings Settings(string id, string model, string store) =>
-        new() { Id = id, ModelPath = model, AdapterStorePath = store, RankQueues = [], MaxSequences = 2, KvCacheMb = 4, HostCacheBytes = 8 << 20 };
+        new()
+        {
+            Id = id, ModelPath = model, AdapterStorePath = store, RankQueues = [], MaxSequences = 2, KvCacheMb = 4, HostCacheBytes = 8 << 20,
+            AdapterRecheck = TimeSpan.Zero,
+        };
 
     [Fact]
     public async Task A_worker_without_the_store_loads_the_adapter_from_the_peer_that_holds_it()
@@ -84,5 +88,24 @@ public sealed class PeerPullTests : IDisposable
         Assert.Contains("adapter_model.safetensors does not match its digest", lookup.Problem);
         Assert.Equal("store_mismatch", Assert.Single(failures).Reason);
         Assert.Empty(a.Node.HostCache.Digests); // nothing unverified is kept or advertised
+    }
+
+    [Fact]
+    public async Task An_adapter_registered_again_with_other_bytes_is_reloaded_instead_of_serving_the_old_ones()
+    {
+        var (fleet, a, _) = await StartAsync();
+        await using var __ = fleet;
+        var first = await a.Node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None);
+        var store = a.Node.Settings.AdapterStorePath;
+        Directory.Delete(Path.Combine(store, "r8"), recursive: true);
+        SyntheticAdapter.Create(Path.Combine(_root, "model"), 8, null, Path.Combine(store, "r8"), seed: 99); // new weights
+        var second = await fleet.Registry.RegisterAsync("r8", "acme", CancellationToken.None);
+        Assert.NotEqual(first.Record!.Digest, second.Digest);
+
+        var reloaded = await a.Node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None); // recheck interval 0 in these tests
+
+        Assert.Equal("store", reloaded.Load!.Source);
+        Assert.Equal(second.Digest, reloaded.Record!.Digest);
+        Assert.Equal(new AdapterLoad("active", 0), (await a.Node.Adapters.EnsureLoadedAsync("r8", CancellationToken.None)).Load);
     }
 }
