@@ -131,6 +131,11 @@ public sealed class AdapterPullTests(ModelFiles files, ITestOutputHelper output)
         Assert.Contains("Skipped peer a-liar for adapter r8 (digest_mismatch)", puller.Output);
         Assert.Contains("Skipped peer a-gone for adapter r8 (unreachable)", puller.Output);
         Assert.Contains("from holder-a", puller.Output);
+        // …and the event the gateway's metrics count says the same.
+        var pulled = await Eventually.WaitAsync(() => Task.FromResult(fleet.Completions.Pulls.FirstOrDefault(p => p.Worker == "puller-b")),
+            p => p is not null, "puller-b's AdapterPulled event", TimeSpan.FromSeconds(10));
+        Assert.Equal(("peer", "holder-a", "job"), (pulled!.Source, pulled.From, pulled.Cause));
+        Assert.Equal([("a-gone", "unreachable"), ("a-liar", "digest_mismatch")], pulled.Skipped.Select(s => (s.Source, s.Reason)));
         output.WriteLine(puller.Output);
     }
 

@@ -131,13 +131,22 @@ public sealed class CompletionCounter
     public void Add(Guid jobId) => _counts.AddOrUpdate(jobId, 1, (_, n) => n + 1);
     public int CountOf(Guid jobId) => _counts.GetValueOrDefault(jobId);
     public IReadOnlyDictionary<Guid, int> Snapshot() => new Dictionary<Guid, int>(_counts);
+
+    /// <summary>The AdapterPulled events the workers published (what the gateway's metrics count).</summary>
+    public ConcurrentQueue<AdapterPulled> Pulls { get; } = new();
 }
 
-public sealed class CompletionCounterConsumer(CompletionCounter counter) : IConsumer<JobCompleted>
+public sealed class CompletionCounterConsumer(CompletionCounter counter) : IConsumer<JobCompleted>, IConsumer<AdapterPulled>
 {
     public Task Consume(ConsumeContext<JobCompleted> context)
     {
         counter.Add(context.Message.JobId);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<AdapterPulled> context)
+    {
+        counter.Pulls.Enqueue(context.Message);
         return Task.CompletedTask;
     }
 }

@@ -103,6 +103,8 @@ internal static class JobsCommands
             Row("tokens", job.PromptTokens is null ? null : $"{job.PromptTokens} prompt, {job.OutputTokens} output ({job.FinishReason})");
             Row("timings", job.TotalMs is null ? null : string.Create(CultureInfo.InvariantCulture,
                 $"queue {job.QueueMs:F1} ms, wait {job.WaitMs:F1} ms, TTFT {job.TtftMs:F1} ms, TPOT {job.TpotMs:F2} ms, total {job.TotalMs:F1} ms"));
+            Row("adapter load", job.AdapterSource is null ? null
+                : string.Create(CultureInfo.InvariantCulture, $"{job.AdapterSource}, {job.AdapterLoadMs:F1} ms"));
             Row("webhook", job.WebhookUrl);
             Row("trace", job.TraceId);
             Row("metadata", job.Metadata is { Count: > 0 } m ? string.Join(", ", m.Select(kv => $"{kv.Key}={kv.Value}")) : null);
