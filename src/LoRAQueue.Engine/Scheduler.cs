@@ -7,7 +7,7 @@ internal readonly record struct ScheduledSequence(Sequence Sequence, int TokenCo
 /// step's token budget), then waiting requests are admitted in arrival order while their whole prompt's blocks
 /// are free. When a decode needs a block and none is free, the youngest running sequence is preempted: its blocks
 /// are freed and it goes back to the waiting queue to be recomputed later.</summary>
-internal sealed class Scheduler(PagedKvCache cache, EngineOptions options)
+internal sealed class Scheduler(KvBlockPool cache, EngineOptions options)
 {
     private readonly List<Sequence> _waiting = [];  // by arrival; preempted sequences return to their place
     private readonly List<Sequence> _running = [];  // by arrival

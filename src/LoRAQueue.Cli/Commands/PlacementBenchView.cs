@@ -66,7 +66,7 @@ internal static class PlacementBenchView
                 Int(w.Completed), w.OutputTokens.ToString(CultureInfo.InvariantCulture));
         console.Write(workers);
 
-        var pulls = new Table().Title($"adapter pulls ({InProcess.InProcessFleet.PeerTransport} between workers)")
+        var pulls = new Table().Title($"adapter pulls in the run: calibration, placement and replay ({InProcess.InProcessFleet.PeerTransport} between workers)")
             .AddColumns("source", "pulls", "MB", "total ms", "mean ms");
         foreach (var p in run.Pulls)
             pulls.AddRow(p.Source, Int(p.Count), (p.Bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture), F1(p.TotalMs), F1(p.TotalMs / Math.Max(1, p.Count)));

@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using LoRAQueue.Core;
+using LoRAQueue.Core.Costs;
+using LoRAQueue.Core.Placement;
+
+namespace LoRAQueue.Twin;
+
+/// <summary>
+/// The digital twin of a fleet: requests arrive on their rank queues, workers with prefetch credit take them (competing
+/// consumers, round robin as the broker delivers), make the adapter resident (load time from the options), and run them in
+/// their <see cref="SimulatedEngine"/>, each step priced by the cost model. Every <see cref="TwinOptions.CheckSeconds"/>
+/// the scheduler's own <see cref="PlacementStep"/> (drift rule, hysteresis, the policy, the diff per worker) decides from
+/// the demand admitted so far, and each worker applies its changes: adapters resident first, then the queues switch.
+/// </summary>
+public sealed class TwinFleet
+{
+    private static readonly DateTimeOffset Origin = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly TwinOptions _options;
+    private readonly EventQueue _clock = new();
+    private readonly List<SimulatedWorker> _workers = [];
+    private readonly Dictionary<int, Queue<TwinJob>> _queues = []; // by rank bucket; 0 = lora-base
+    private readonly Dictionary<int, int> _nextConsumer = [];
+    private readonly RankBuckets _buckets = RankBuckets.Default;
+    private readonly PlacementStep _step;
+    private readonly DemandForecaster _forecaster;
+    private readonly Dictionary<string, double[]> _demand = new(StringComparer.Ordinal); // adapter ("" = base) → tokens per demand window
+    private readonly Dictionary<string, (int Rank, long Bytes)> _adapters = new(StringComparer.Ordinal);
+    private readonly List<TwinJob> _jobs = [];
+    private readonly List<TwinPlacement> _placements = [];
+    private PlacementMemory _memory = PlacementMemory.None;
+    private IReadOnlyDictionary<int, double> _operatingPoints = new Dictionary<int, double>();
+    private int _adapterLoads, _refused;
+
+    public TwinFleet(TwinOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Workers);
+        _options = options;
+        _step = new PlacementStep(PlacementPolicies.Create(options.Policy), new DriftDetector(options.Drift));
+        _forecaster = new DemandForecaster(options.DemandWindows);
+        var all = new HashSet<int>([0, .. _buckets.Boundaries]);
+        for (int i = 0; i < options.Workers; i++)
+        {
+            var engine = new SimulatedEngine(options.KvBlocks, options.BlockSize, options.MaxBatchTokens, options.MaxSequences);
+            _workers.Add(new SimulatedWorker($"w{i + 1}", engine, options.MaxResidentAdapters) { Queues = [.. all] }); // every queue until placed
+        }
+        foreach (var queue in all) _queues[queue] = new Queue<TwinJob>();
+    }
+
+    /// <summary>Replays <paramref name="requests"/> (sorted by arrival or not) and reports what happened.</summary>
+    public TwinResult Run(IReadOnlyList<TwinRequest> requests)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var wall = Stopwatch.StartNew();
+        foreach (var r in requests.Where(r => r.AdapterId is not null)) _adapters.TryAdd(r.AdapterId!, (r.Rank, r.AdapterBytes));
+        _operatingPoints = _options.OperatingPoints ?? OperatingPoints(requests);
+        double lastArrival = requests.Count == 0 ? 0 : requests.Max(r => r.ArrivalSeconds);
+        int windows = (int)(lastArrival / WindowSeconds) + 2;
+        foreach (var r in requests)
+        {
+            var job = new TwinJob(r);
+            _jobs.Add(job);
+            _clock.At(r.ArrivalSeconds, () => Arrive(job));
+            if (!_demand.TryGetValue(r.AdapterId ?? "", out _)) _demand[r.AdapterId ?? ""] = new double[windows];
+        }
+        for (double t = _options.CheckSeconds; t <= lastArrival + _options.CheckSeconds; t += _options.CheckSeconds)
+            _clock.At(t, Place);
+        _clock.Run(lastArrival + _options.DrainSeconds);
+        return TwinResult.From(_options, _jobs, _workers, _placements, _adapterLoads, _refused, _clock, wall.Elapsed);
+    }
+
+    private double WindowSeconds => _options.Drift.Window.TotalSeconds / _options.DemandWindows;
+
+    private void Arrive(TwinJob job)
+    {
+        var r = job.Request;
+        _demand[r.AdapterId ?? ""][(int)(r.ArrivalSeconds / WindowSeconds)] += r.InputTokens + r.OutputTokens; // the gateway records it
+        int bucket = BucketOf(job);
+        _queues[bucket].Enqueue(job);
+        Dispatch(bucket);
+    }
+
+    /// <summary>The broker: the queue's next messages go to its consumers with prefetch credit, in turn.</summary>
+    private void Dispatch(int bucket)
+    {
+        var queue = _queues[bucket];
+        while (queue.Count > 0)
+        {
+            var consumers = _workers.Where(w => w.Queues.Contains(bucket) && w.Delivered.GetValueOrDefault(bucket) < _options.MaxSequences).ToList();
+            if (consumers.Count == 0) return;
+            int turn = _nextConsumer.GetValueOrDefault(bucket) % consumers.Count;
+            _nextConsumer[bucket] = turn + 1;
+            var worker = consumers[turn];
+            worker.Delivered[bucket] = worker.Delivered.GetValueOrDefault(bucket) + 1;
+            Deliver(worker, queue.Dequeue(), bucket);
+        }
+    }
+
+    private void Deliver(SimulatedWorker worker, TwinJob job, int bucket)
+    {
+        job.Worker = worker.Id;
+        var adapter = job.Request.AdapterId;
+        if (adapter is null || worker.IsResident(adapter))
+        {
+            if (adapter is not null) worker.Touch(adapter);
+            Start(worker, job, bucket);
+            return;
+        }
+        Load(worker, adapter, () => Start(worker, job, bucket));
+    }
+
+    /// <summary>Makes <paramref name="adapter"/> resident on the worker, then runs <paramref name="then"/>; concurrent needs
+    /// share one load, from a peer when another worker holds it.</summary>
+    private void Load(SimulatedWorker worker, string adapter, Action then)
+    {
+        if (worker.IsResident(adapter)) { then(); return; }
+        if (worker.Loading.TryGetValue(adapter, out var waiting)) { waiting.Add(then); return; }
+        worker.Loading[adapter] = [then];
+        _adapterLoads++;
+        bool fromPeer = _workers.Any(w => w != worker && w.IsResident(adapter));
+        double seconds = _options.AdapterLoadSeconds(_adapters.GetValueOrDefault(adapter).Bytes, fromPeer);
+        _clock.After(seconds, () =>
+        {
+            worker.MakeResident(adapter);
+            worker.Loading.Remove(adapter, out var done);
+            foreach (var action in done!) action();
+        });
+    }
+
+    private void Start(SimulatedWorker worker, TwinJob job, int bucket)
+    {
+        if (job.Request.AdapterId is { } adapter) worker.Use(adapter);
+        if (!worker.Engine.Submit(job))
+        {
+            _refused++;
+            Finished(worker, job, bucket);
+            return;
+        }
+        Kick(worker);
+    }
+
+    private void Kick(SimulatedWorker worker)
+    {
+        if (worker.Stepping || !worker.Engine.HasWork) return;
+        var shape = worker.Engine.PlanStep();
+        if (shape is null) return;
+        double seconds = _options.Cost.StepTime(shape, _options.Kernel).TotalSeconds;
+        worker.Stepping = true;
+        worker.BusySeconds += seconds;
+        _clock.After(seconds, () =>
+        {
+            worker.Engine.CompleteStep(_clock.Now, job => Finished(worker, job, BucketOf(job)));
+            worker.Stepping = false;
+            Kick(worker);
+        });
+    }
+
+    private int BucketOf(TwinJob job) => job.Request.AdapterId is null ? 0 : _buckets.BucketOf(job.Request.Rank);
+
+    /// <summary>The job is done (or refused): its message is acknowledged, freeing the worker's credit on its queue.</summary>
+    private void Finished(SimulatedWorker worker, TwinJob job, int bucket)
+    {
+        if (job.Request.AdapterId is { } adapter) worker.Release(adapter);
+        worker.Delivered[bucket] = worker.Delivered.GetValueOrDefault(bucket) - 1;
+        Dispatch(bucket);
+    }
+
+    /// <summary>The scheduler's check: the real placement step on this moment's snapshot; a placement is applied by each worker.</summary>
+    private void Place()
+    {
+        var now = Origin.AddSeconds(_clock.Now);
+        var snapshot = _forecaster.ApplyTo(Snapshot());
+        var depths = _queues.ToDictionary(q => RankBuckets.QueueName(q.Key == 0 ? null : q.Key), q => (long)q.Value.Count);
+        var outcome = _step.Decide(_memory, snapshot, depths, now);
+        if (!outcome.Places) return;
+        long epoch = _memory.Epoch + 1;
+        _memory = new PlacementMemory(outcome.Plan, epoch, outcome.Signature, now);
+        _placements.Add(new TwinPlacement(_clock.Now, epoch, outcome.Drift.Reason.ToString(),
+            outcome.Plan!.Workers.ToDictionary(w => w.Id, w => (IReadOnlyList<int>)[.. w.RankQueues])));
+        foreach (var change in outcome.Changes!) Apply(_workers.Single(w => w.Id == change.Worker), change, epoch);
+    }
+
+    /// <summary>A worker's part: its new adapters resident first (make before break), then the queues switch, then evictions.</summary>
+    private void Apply(SimulatedWorker worker, WorkerChanges change, long epoch)
+    {
+        int pending = change.Load.Count + 1;
+        void Switch()
+        {
+            if (--pending > 0) return;
+            var target = new HashSet<int>(change.Target.RankQueues);
+            if (change.Target.ServesBase) target.Add(0);
+            worker.Queues = target;
+            foreach (var adapter in change.Evict) worker.Evict(adapter);
+            worker.Epoch = epoch;
+            foreach (var bucket in target) Dispatch(bucket);
+        }
+        foreach (var adapter in change.Load) Load(worker, adapter, Switch);
+        Switch();
+    }
+
+    private LoadSnapshot Snapshot()
+    {
+        int current = (int)(_clock.Now / WindowSeconds);
+        var adapters = _demand.Select(d =>
+        {
+            var windows = Enumerable.Range(Math.Max(0, current - _options.DemandWindows + 1), Math.Min(_options.DemandWindows, current + 1))
+                .Select(i => i < d.Value.Length ? d.Value[i] / WindowSeconds : 0).ToList();
+            var info = d.Key == "" ? (Rank: 0, Bytes: 0L) : _adapters[d.Key];
+            return new AdapterDemand { Id = d.Key == "" ? null : d.Key, Rank = info.Rank, SizeBytes = info.Bytes, DemandWindows = windows };
+        }).ToList();
+        var workers = _workers.Select(w => new WorkerState
+        {
+            Id = w.Id, MemoryBytes = _options.AdapterMemoryBytes, OperatingPoints = _operatingPoints,
+            RankQueues = [.. w.Queues.Where(q => q != 0).Order()], ServesBase = w.Queues.Contains(0), ResidentAdapters = [.. w.Resident],
+            Epoch = w.Epoch,
+        }).ToList();
+        return new LoadSnapshot { Workers = workers, Adapters = adapters };
+    }
+
+    /// <summary>What a worker's calibration would measure, from the cost model: tokens/s at full batch when the largest
+    /// rank it serves is r (decode steps of MaxSequences sequences at the trace's mean context).</summary>
+    private IReadOnlyDictionary<int, double> OperatingPoints(IReadOnlyList<TwinRequest> requests)
+    {
+        long context = requests.Count == 0 ? 256 : (long)requests.Average(r => r.InputTokens + r.OutputTokens / 2.0);
+        int batch = _options.MaxSequences;
+        var points = new Dictionary<int, double>();
+        foreach (int rank in new[] { 0 }.Concat(_buckets.Boundaries))
+        {
+            var shape = new StepShape(0, batch, batch * context, [new LoraSegment(batch, rank)]);
+            points[rank] = batch / Math.Max(1e-9, _options.Cost.StepTime(shape, _options.Kernel).TotalSeconds);
+        }
+        return points;
+    }
+}
+
+/// <summary>A placement the twin's scheduler made: when, its epoch, why, and each worker's rank queues.</summary>
+public sealed record TwinPlacement(double AtSeconds, long Epoch, string Reason, IReadOnlyDictionary<string, IReadOnlyList<int>> Queues);

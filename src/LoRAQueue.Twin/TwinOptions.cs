@@ -1,0 +1,41 @@
+using LoRAQueue.Core.Costs;
+using LoRAQueue.Core.Placement;
+
+namespace LoRAQueue.Twin;
+
+/// <summary>A twin run: the fleet (workers and their engines' limits), the placement policy and scheduler settings, and the
+/// cost model that prices each step.</summary>
+public sealed record TwinOptions
+{
+    public required int Workers { get; init; }
+    public required string Policy { get; init; }
+    public required IStepCostModel Cost { get; init; }
+    public LoraKernelKind Kernel { get; init; } = LoraKernelKind.Segmented;
+
+    // Each worker's engine, as LoRAQueue:Worker configures it.
+    public int KvBlocks { get; init; } = 4096;
+    public int BlockSize { get; init; } = 16;
+    public int MaxBatchTokens { get; init; } = 512;
+    /// <summary>Sequences running at once; also each rank queue's prefetch per worker, as in the worker.</summary>
+    public int MaxSequences { get; init; } = 16;
+    public int MaxResidentAdapters { get; init; } = 32;
+    /// <summary>Bytes a worker gives to resident adapters (the policy's memory bound).</summary>
+    public long AdapterMemoryBytes { get; init; } = 8L << 30;
+
+    /// <summary>Seconds to make an adapter resident: from a peer that holds it (true) or from the store.</summary>
+    public Func<long, bool, double> AdapterLoadSeconds { get; init; } = (bytes, fromPeer) => 0.03 + bytes / (fromPeer ? 3e9 : 1e9);
+
+    // The scheduler, as LoRAQueue:Scheduler configures it.
+    public DriftSettings Drift { get; init; } = new();
+    public double CheckSeconds { get; init; } = 1;
+    public int DemandWindows { get; init; } = DemandForecaster.DefaultWindows;
+
+    /// <summary>Tokens/s per largest served rank (0 = base only) that every worker reports, as a live worker's calibration
+    /// measures them; null: derived from the cost model (full decode batches at the trace's mean context).</summary>
+    public IReadOnlyDictionary<int, double>? OperatingPoints { get; init; }
+
+    public double SloTtftSeconds { get; init; } = 1;
+
+    /// <summary>Stops the run this long after the last arrival even if jobs are left (an overloaded fleet never drains).</summary>
+    public double DrainSeconds { get; init; } = 600;
+}
