@@ -104,3 +104,33 @@ public sealed class TwinFleetTests
         Assert.Contains(result.WorkerStats, w => w.FinalRankQueues.Count < 5);
     }
 }
+
+public sealed class TwinCapacityTests
+{
+    /// <summary>A worker serves one request per step, at one step a second: N workers finish a burst of 8 requests in
+    /// ceil(8 / N) steps, so the SLO's first-token bound says how many workers it takes.</summary>
+    private sealed class OneSecondPerStep : IStepCostModel
+    {
+        public string Name => "1 s";
+        public TimeSpan StepTime(StepShape step, LoraKernelKind kernel) => TimeSpan.FromSeconds(1);
+    }
+
+    [Theory]
+    [InlineData(2.5, 4)] // ceil(8/4) = 2 steps ≤ 2.5 s; 3 workers need 3
+    [InlineData(1.0, 8)]
+    public void The_search_finds_the_fewest_workers_that_meet_the_slo(double slo, int expected)
+    {
+        var burst = Enumerable.Range(0, 8).Select(i => new TwinRequest(i, 0, 4, 1, null, 0)).ToList();
+        TwinOptions Options(int workers) => new()
+        {
+            Workers = workers, Policy = "replicate-all", Cost = new OneSecondPerStep(), MaxSequences = 1, SloTtftSeconds = slo,
+            OperatingPoints = new Dictionary<int, double> { [0] = 1 }, CheckSeconds = 100,
+        };
+
+        var answer = TwinCapacity.Search(burst, Options, attainment: 1.0);
+
+        Assert.Equal(expected, answer.WorkersNeeded);
+        Assert.Equal(1.0, answer.SloAttainment);
+        Assert.Contains(answer.Probes, p => p.Workers == expected - 1 && p.SloAttainment < 1); // the one below fails
+    }
+}
