@@ -1,0 +1,70 @@
+using LoRAQueue.Twin;
+using ScottPlot;
+
+namespace LoRAQueue.Cli.Twin;
+
+/// <summary>PNG plots of twin runs (ScottPlot): TTFT CDFs, throughput against request rate, workers needed per policy.</summary>
+internal static class TwinPlots
+{
+    private const int Width = 900, Height = 540;
+
+    /// <summary>One CDF line per run, TTFT in seconds on a log axis, with the SLO marked.</summary>
+    public static string TtftCdf(string directory, string name, IReadOnlyList<(string Label, IReadOnlyList<double> Ttfts)> runs, double slo)
+    {
+        var plot = new Plot();
+        foreach (var (label, ttfts) in runs.Where(r => r.Ttfts.Count > 0))
+        {
+            var sorted = ttfts.Select(t => Math.Max(t, 1e-4)).Order().ToArray();
+            var ys = Enumerable.Range(1, sorted.Length).Select(i => (double)i / sorted.Length).ToArray();
+            var line = plot.Add.ScatterLine(sorted.Select(Math.Log10).ToArray(), ys);
+            line.LegendText = label;
+        }
+        var sloLine = plot.Add.VerticalLine(Math.Log10(slo));
+        sloLine.LegendText = $"SLO {slo:0.###} s";
+        sloLine.LinePattern = LinePattern.Dashed;
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => $"{Math.Pow(10, v):0.###}" };
+        plot.Title("TTFT (arrival → first token), CDF");
+        plot.XLabel("TTFT, seconds (log)");
+        plot.YLabel("share of requests");
+        plot.ShowLegend(Alignment.LowerRight);
+        return Save(plot, directory, name);
+    }
+
+    /// <summary>Throughput (requests/s completed) against offered rate, one line per policy.</summary>
+    public static string ThroughputVsRate(string directory, string name, IReadOnlyList<(string Label, IReadOnlyList<(double Rate, double Throughput)> Points)> series)
+    {
+        var plot = new Plot();
+        foreach (var (label, points) in series)
+        {
+            var line = plot.Add.Scatter(points.Select(p => p.Rate).ToArray(), points.Select(p => p.Throughput).ToArray());
+            line.LegendText = label;
+        }
+        plot.Title("Throughput against request rate");
+        plot.XLabel("offered requests/s");
+        plot.YLabel("completed requests/s");
+        plot.ShowLegend(Alignment.UpperLeft);
+        return Save(plot, directory, name);
+    }
+
+    /// <summary>Bars: the fewest workers each policy needs for the SLO.</summary>
+    public static string WorkersNeeded(string directory, string name, IReadOnlyList<CapacityAnswer> answers, string title)
+    {
+        var plot = new Plot();
+        var bars = answers.Select((a, i) => new Bar { Position = i, Value = a.WorkersNeeded ?? 0, Label = a.WorkersNeeded?.ToString() ?? "> max" }).ToArray();
+        var barPlot = plot.Add.Bars(bars);
+        barPlot.ValueLabelStyle.FontSize = 14;
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, answers.Count).Select(i => (double)i)], [.. answers.Select(a => a.Policy)]);
+        plot.Axes.Margins(bottom: 0);
+        plot.Title(title);
+        plot.YLabel("workers needed");
+        return Save(plot, directory, name);
+    }
+
+    private static string Save(Plot plot, string directory, string name)
+    {
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, name + ".png");
+        plot.SavePng(path, Width, Height);
+        return path;
+    }
+}
