@@ -15,6 +15,9 @@ internal sealed class SimulatedWorker(string id, SimulatedEngine engine, int max
     public Dictionary<int, int> Delivered { get; } = [];
     public Dictionary<string, List<Action>> Loading { get; } = new(StringComparer.Ordinal);
     public bool Stepping { get; set; }
+    /// <summary>The end of a step, made once per worker (a step is the twin's most frequent event).</summary>
+    public Action? StepDone { get; set; }
+    public Action<TwinJob>? JobDone { get; set; }
     public double BusySeconds { get; set; }
     public long Epoch { get; set; }
 

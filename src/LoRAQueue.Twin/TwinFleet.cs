@@ -19,6 +19,7 @@ public sealed class TwinFleet
     private readonly TwinOptions _options;
     private readonly EventQueue _clock = new();
     private readonly List<SimulatedWorker> _workers = [];
+    private readonly SimulatedWorker[] _consumers;
     private readonly Dictionary<int, Queue<TwinJob>> _queues = []; // by rank bucket; 0 = lora-base
     private readonly Dictionary<int, int> _nextConsumer = [];
     private readonly RankBuckets _buckets = RankBuckets.Default;
@@ -39,6 +40,7 @@ public sealed class TwinFleet
         _options = options;
         _step = new PlacementStep(PlacementPolicies.Create(options.Policy), new DriftDetector(options.Drift));
         _forecaster = new DemandForecaster(options.DemandWindows);
+        _consumers = new SimulatedWorker[options.Workers];
         var all = new HashSet<int>([0, .. _buckets.Boundaries]);
         for (int i = 0; i < options.Workers; i++)
         {
@@ -87,11 +89,14 @@ public sealed class TwinFleet
         var queue = _queues[bucket];
         while (queue.Count > 0)
         {
-            var consumers = _workers.Where(w => w.Queues.Contains(bucket) && w.Delivered.GetValueOrDefault(bucket) < _options.MaxSequences).ToList();
-            if (consumers.Count == 0) return;
-            int turn = _nextConsumer.GetValueOrDefault(bucket) % consumers.Count;
+            // The consumers with credit, in worker order; the broker serves them in turn.
+            int count = 0;
+            foreach (var w in _workers)
+                if (w.Queues.Contains(bucket) && w.Delivered.GetValueOrDefault(bucket) < _options.MaxSequences) _consumers[count++] = w;
+            if (count == 0) return;
+            int turn = _nextConsumer.GetValueOrDefault(bucket) % count;
             _nextConsumer[bucket] = turn + 1;
-            var worker = consumers[turn];
+            var worker = _consumers[turn];
             worker.Delivered[bucket] = worker.Delivered.GetValueOrDefault(bucket) + 1;
             Deliver(worker, queue.Dequeue(), bucket);
         }
@@ -148,9 +153,10 @@ public sealed class TwinFleet
         double seconds = _options.Cost.StepTime(shape, _options.Kernel).TotalSeconds;
         worker.Stepping = true;
         worker.BusySeconds += seconds;
-        _clock.After(seconds, () =>
+        var finished = worker.JobDone ??= job => Finished(worker, job, BucketOf(job));
+        _clock.After(seconds, worker.StepDone ??= () =>
         {
-            worker.Engine.CompleteStep(_clock.Now, job => Finished(worker, job, BucketOf(job)));
+            worker.Engine.CompleteStep(_clock.Now, finished);
             worker.Stepping = false;
             Kick(worker);
         });
