@@ -1,5 +1,6 @@
 using LoRAQueue.Cli.Demo;
 using LoRAQueue.InProcess;
+using LoRAQueue.Workloads;
 
 namespace LoRAQueue.Cli.Tests;
 
@@ -59,12 +60,29 @@ public sealed class DemoWorkloadTests
     [Fact]
     public void A_trace_keeps_its_arrivals_compressed_by_the_speedup_and_its_lengths_clamped()
     {
-        TraceRequest[] trace = [new(TimeSpan.Zero, 5000, 400), new(TimeSpan.FromSeconds(8), 12, 3), new(TimeSpan.FromSeconds(10), 0, 0)];
+        var trace = new Workload("t.csv", [new(TimeSpan.Zero, 5000, 400), new(TimeSpan.FromSeconds(8), 12, 3), new(TimeSpan.FromSeconds(10), 0, 0)]);
 
-        var workload = DemoWorkload.FromTrace("t.csv", trace, seed: 1, Adapters, speedup: 4);
+        var workload = DemoWorkload.FromTrace(trace, seed: 1, Adapters, speedup: 4);
 
         Assert.Equal([0, 2, 2.5], workload.Jobs.Select(j => j.At.TotalSeconds));
         Assert.Equal([200, 12, 1], workload.Jobs.Select(j => j.PromptTokens));
         Assert.Equal([32, 3, 1], workload.Jobs.Select(j => j.MaxTokens));
+    }
+
+    [Fact]
+    public void A_trace_with_adapters_keeps_its_rank_mix_on_the_demos_adapters_and_its_base_model_requests()
+    {
+        var trace = new Workload("t.csv",
+        [
+            new(TimeSpan.Zero, 10, 2, "a-rank-16", 16), new(TimeSpan.FromSeconds(1), 10, 2, "b-rank-16", 16),
+            new(TimeSpan.FromSeconds(2), 10, 2, "c-rank-128", 128), new(TimeSpan.FromSeconds(3), 10, 2),
+            new(TimeSpan.FromSeconds(4), 10, 2, "a-rank-16", 16), new(TimeSpan.FromSeconds(5), 10, 2, "d-rank-12", 12),
+        ]);
+
+        var workload = DemoWorkload.FromTrace(trace, seed: 1, Adapters, speedup: 1);
+
+        // Two rank-16 adapters onto two of the demo's, in turn; 12 is nearest 16 (log scale) and takes the third.
+        Assert.Equal(["r16-1", "r16-2", "r128-1", null, "r16-1", "r16-3"], workload.Jobs.Select(j => j.AdapterId));
+        Assert.Contains("mapped by rank", workload.Description);
     }
 }

@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using LoRAQueue.History;
+using LoRAQueue.Workloads;
 
 namespace LoRAQueue.Cli.Tests;
 
-/// <summary>`loraqueue jobs list|show` against the real PostgreSQL, run in-process with captured output.</summary>
+/// <summary>`loraqueue jobs list|show|export` against the real PostgreSQL, run in-process with captured output.</summary>
 public sealed class JobsCommandTests(SeededHistory seeded) : IClassFixture<SeededHistory>
 {
     private async Task<(IReadOnlyList<Guid> Ids, string? Next)> ListAsync(params string[] args)
@@ -157,6 +158,31 @@ public sealed class JobsCommandTests(SeededHistory seeded) : IClassFixture<Seede
         Assert.Equal(trace, document.RootElement.GetProperty("trace_id").GetString());
     }
 
+    [Fact]
+    public async Task Export_writes_the_completed_jobs_as_a_trace_the_reader_takes_back()
+    {
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, "history.csv");
+        var since = seeded.Jobs[20].SubmittedAt;
+
+        var all = await CliRun.InvokeAsync("jobs", "export", "--out", path, "--connection", seeded.ConnectionString);
+        var trace = TraceReader.Read(path);
+        var recent = await CliRun.InvokeAsync("jobs", "export", "--out", path, "--since", Iso(since), "--connection", seeded.ConnectionString);
+        var recentTrace = TraceReader.Read(path);
+
+        // Only completed jobs have token counts (7 prompt, 8 output); queued, running and failed ones are skipped.
+        var completed = seeded.Jobs.Where(j => j.Status == JobStatus.Completed).OrderBy(j => j.SubmittedAt).ToList();
+        Assert.True(all.ExitCode == 0, all.ToString());
+        Assert.Equal($"exported {completed.Count} jobs to {path} ({SeededHistory.Count - completed.Count} without token counts skipped)", all.Output.Trim());
+        Assert.Equal(TraceFormat.JobHistory, trace.Format);
+        Assert.Equal(completed.Select(j => j.SubmittedAt - completed[0].SubmittedAt), trace.Requests.Select(r => r.Arrival));
+        Assert.Equal(completed.Select(j => j.AdapterId), trace.Requests.Select(r => r.AdapterId));
+        Assert.Equal(completed.Select(j => j.AdapterId switch { "ad-8" => 8, "ad-32" => (int?)32, _ => null }), trace.Requests.Select(r => r.Rank));
+        Assert.All(trace.Requests, r => Assert.Equal((7, 8), (r.InputTokens, r.OutputTokens)));
+        Assert.True(recent.ExitCode == 0, recent.ToString());
+        Assert.Equal(completed.Count(j => j.SubmittedAt >= since), recentTrace.Requests.Count);
+    }
+
     [Theory]
     [InlineData(new[] { "jobs", "list", "--status", "done" }, "error: --status 'done' is not a job status (queued, running, completed, failed)")]
     [InlineData(new[] { "jobs", "list", "--since", "yesterday" }, "error: --since 'yesterday' is not a time")]
@@ -164,6 +190,7 @@ public sealed class JobsCommandTests(SeededHistory seeded) : IClassFixture<Seede
     [InlineData(new[] { "jobs", "list", "--limit", "0" }, "error: --limit must be 1 to 1000 (got 0)")]
     [InlineData(new[] { "jobs", "list", "--after", "not-a-cursor" }, "error: --after 'not-a-cursor' is not a job history cursor")]
     [InlineData(new[] { "jobs", "show", "12345" }, "error: '12345' is not a job id")]
+    [InlineData(new[] { "jobs", "export", "--out", "x.csv", "--since", "yesterday" }, "error: --since 'yesterday' is not a time")]
     [InlineData(new[] { "jobs", "show", "3f2b8c1e-0000-4000-8000-000000000000" }, "error: no job 3f2b8c1e-0000-4000-8000-000000000000 in the history")]
     public async Task Bad_input_gets_one_clear_line_and_exit_1(string[] args, string message)
     {

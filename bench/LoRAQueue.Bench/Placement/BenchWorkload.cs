@@ -2,6 +2,7 @@ using System.Globalization;
 using LoRAQueue.Contracts;
 using LoRAQueue.Formats;
 using LoRAQueue.InProcess;
+using LoRAQueue.Workloads;
 
 namespace LoRAQueue.Bench;
 
@@ -9,7 +10,10 @@ namespace LoRAQueue.Bench;
 /// The benchmark's workload, identical in every run: Poisson arrivals at a fixed rate for a fixed duration, Zipf
 /// (exponent <see cref="ZipfExponent"/>, the demo's) adapter popularity over the adapters in a seeded random order (so
 /// popularity is independent of rank), log-normal prompt lengths as in the demo and longer outputs (<see cref="OutputMedianTokens"/>). No base-model jobs: the
-/// comparison is about adapter ranks. The demand it offers (prompt + output tokens/s per adapter) is what a
+/// comparison is about adapter ranks. Or a replayed trace (<c>--trace</c>, any format <see cref="TraceReader"/> reads):
+/// its requests arriving within the duration, lengths clamped to the small model's; a trace's own adapters are mapped by
+/// rank onto the bench's (<see cref="AdapterAssignment.MapOnto"/>), and requests without one (Azure, Mooncake, base-model
+/// rows) get Zipf-drawn adapters as above. The demand it offers (prompt + output tokens/s per adapter) is what a
 /// scheduler's demand windows would report for it, and is what the placement is computed from.
 /// </summary>
 public sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> Jobs, IReadOnlyList<SubmitJob> Templates,
@@ -22,24 +26,61 @@ public sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> Jo
     /// <summary>Outputs 4× the demo's (median 64, up to 128 tokens, prompts as in the demo): decode, where every step pays
     /// the batch's LoRA cost, dominates a job as it does in chat serving.</summary>
     public const int OutputMedianTokens = 64, MaxOutputTokens = 128;
+    /// <summary>The most jobs a run takes (as <see cref="PlacementBenchOptions.Problem"/> bounds rate × duration).</summary>
+    public const int MaxJobs = 100_000;
 
-    public static BenchWorkload Generate(PlacementBenchOptions options, IReadOnlyList<DemoAdapter> adapters, ModelTokenizer tokenizer)
+    /// <summary>The offered arrival rate, jobs per second: the Poisson rate, or a trace's jobs over the duration.</summary>
+    public double Rate { get; init; }
+
+    public static BenchWorkload Generate(PlacementBenchOptions options, IReadOnlyList<DemoAdapter> adapters, ModelTokenizer tokenizer) =>
+        Generate(options, trace: null, adapters, tokenizer);
+
+    /// <param name="trace">A trace to replay (<see cref="PlacementBenchOptions.TracePath"/> read), or null for Poisson arrivals.</param>
+    public static BenchWorkload Generate(PlacementBenchOptions options, Workload? trace, IReadOnlyList<DemoAdapter> adapters, ModelTokenizer tokenizer)
     {
         if (adapters.Count == 0) throw new ArgumentException("the workload needs at least one adapter", nameof(adapters));
-        var arrivals = new Random(options.Seed);
-        var lengths = new Random(options.Seed + 1);
         var picks = new Random(options.Seed + 2);
         var byPopularity = adapters.OrderBy(_ => picks.Next()).ToList();
-        var cumulative = Distributions.ZipfCumulative(byPopularity.Count, ZipfExponent);
-
-        var jobs = new List<DemoJob>();
-        double t = Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
-        while (t < options.Duration.TotalSeconds)
+        var ranks = string.Join("/", adapters.Select(a => a.Rank).Distinct().Order());
+        List<DemoJob> jobs;
+        string description;
+        double rate;
+        if (trace is null)
         {
-            jobs.Add(new DemoJob(jobs.Count, TimeSpan.FromSeconds(t), byPopularity[Distributions.Pick(picks, cumulative)].Id,
-                Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: MaxPromptTokens),
-                Distributions.LogNormal(lengths, median: OutputMedianTokens, sigma: 0.5, min: 2, max: MaxOutputTokens)));
-            t += Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
+            var arrivals = new Random(options.Seed);
+            var lengths = new Random(options.Seed + 1);
+            var cumulative = Distributions.ZipfCumulative(byPopularity.Count, ZipfExponent);
+            jobs = [];
+            double t = Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
+            while (t < options.Duration.TotalSeconds)
+            {
+                jobs.Add(new DemoJob(jobs.Count, TimeSpan.FromSeconds(t), byPopularity[Distributions.Pick(picks, cumulative)].Id,
+                    Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: MaxPromptTokens),
+                    Distributions.LogNormal(lengths, median: OutputMedianTokens, sigma: 0.5, min: 2, max: MaxOutputTokens)));
+                t += Distributions.InterArrival(arrivals, 1 / options.Rate, cv: 1);
+            }
+            rate = options.Rate;
+            description = string.Create(CultureInfo.InvariantCulture,
+                $"Poisson arrivals at {options.Rate:G4} jobs/s for {options.Duration.TotalSeconds:G4} s ({jobs.Count} jobs), Zipf {ZipfExponent} popularity over {adapters.Count} adapters (all linear modules) of ranks {ranks}, output median {OutputMedianTokens} ≤ {MaxOutputTokens} tokens, seed {options.Seed}");
+        }
+        else
+        {
+            var requests = trace.Requests.Where(r => r.Arrival < options.Duration).ToList();
+            if (requests.Count == 0)
+                throw new ArgumentException($"{trace.Description}: no request arrives within --duration {options.Duration.TotalSeconds:G6} s");
+            if (requests.Count > MaxJobs)
+                throw new ArgumentException($"{trace.Description}: {requests.Count} requests arrive within --duration {options.Duration.TotalSeconds:G6} s; at most {MaxJobs} (shorten --duration)");
+            var pool = adapters.Select(a => new WorkloadAdapter(a.Id, a.Rank)).ToList();
+            var mapped = trace.NamesAdapters ? AdapterAssignment.MapOnto(requests, pool) : requests;
+            var assigned = AdapterAssignment.Assign(mapped, [.. byPopularity.Select(a => new WorkloadAdapter(a.Id, a.Rank))], ZipfExponent, picks);
+            jobs = assigned.Select((r, i) => new DemoJob(i, r.Arrival, r.AdapterId,
+                Math.Clamp(r.InputTokens, 1, MaxPromptTokens), Math.Clamp(r.OutputTokens, 1, MaxOutputTokens))).ToList();
+            rate = jobs.Count / options.Duration.TotalSeconds;
+            var popularity = trace.NamesAdapters
+                ? $"its adapters mapped by rank onto {adapters.Count} adapters (all linear modules) of ranks {ranks}{(requests.Any(r => r.AdapterId is null) ? $", base-model requests Zipf {ZipfExponent}-drawn" : "")}"
+                : $"Zipf {ZipfExponent} popularity over {adapters.Count} adapters (all linear modules) of ranks {ranks}";
+            description = string.Create(CultureInfo.InvariantCulture,
+                $"{trace.Description}: the {jobs.Count} arriving in the first {options.Duration.TotalSeconds:G6} s ({rate:G4} jobs/s), {popularity}, lengths clamped to {MaxPromptTokens}/{MaxOutputTokens} tokens, seed {options.Seed}");
         }
 
         var prompts = new PromptText(tokenizer, MaxPromptTokens);
@@ -53,9 +94,7 @@ public sealed record BenchWorkload(string Description, IReadOnlyList<DemoJob> Jo
             MaxTokens = j.MaxTokens,
             Metadata = new Dictionary<string, string> { ["bench_job"] = j.Index.ToString(CultureInfo.InvariantCulture) },
         }).ToList();
-        var description = string.Create(CultureInfo.InvariantCulture,
-            $"Poisson arrivals at {options.Rate:G4} jobs/s for {options.Duration.TotalSeconds:G4} s ({jobs.Count} jobs), Zipf {ZipfExponent} popularity over {adapters.Count} adapters (all linear modules) of ranks {string.Join("/", adapters.Select(a => a.Rank).Distinct().Order())}, output median {OutputMedianTokens} ≤ {MaxOutputTokens} tokens, seed {options.Seed}");
-        return new BenchWorkload(description, jobs, templates, options.Duration);
+        return new BenchWorkload(description, jobs, templates, options.Duration) { Rate = rate };
     }
 
     /// <summary>Offered demand per adapter: (prompt + output tokens) of its jobs per second of arrivals. The prompt

@@ -9,8 +9,11 @@ public sealed record PlacementBenchOptions
     public string? ModelPath { get; init; }
     public required string CacheRoot { get; init; }
     public int Workers { get; init; } = 3;
-    /// <summary>Mean Poisson arrival rate, jobs per second.</summary>
+    /// <summary>Mean Poisson arrival rate, jobs per second (unused with <see cref="TracePath"/>).</summary>
     public double Rate { get; init; } = 40;
+    /// <summary>A request trace to replay instead of Poisson arrivals (any format <see cref="LoRAQueue.Workloads.TraceReader"/>
+    /// reads): its requests arriving within <see cref="Duration"/>.</summary>
+    public string? TracePath { get; init; }
     /// <summary>How long jobs arrive in each run; the run then drains what is queued.</summary>
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(30);
     public int Seed { get; init; } = 1;

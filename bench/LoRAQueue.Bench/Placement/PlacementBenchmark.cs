@@ -9,6 +9,7 @@ using LoRAQueue.History;
 using LoRAQueue.InProcess;
 using LoRAQueue.Kernels;
 using LoRAQueue.Worker;
+using LoRAQueue.Workloads;
 
 namespace LoRAQueue.Bench;
 
@@ -34,8 +35,10 @@ public static class PlacementBenchmark
     {
         if (options.Problem() is { } problem) throw new ArgumentException(problem);
         var wall = Stopwatch.StartNew();
+        // A broken trace is reported before any model or adapter is generated.
+        var trace = options.TracePath is { } path ? TraceReader.Read(path) : null;
         var assets = BenchAssets.Ensure(options, status);
-        var workload = BenchWorkload.Generate(options, assets.Adapters, ModelTokenizer.Load(assets.ModelPath));
+        var workload = BenchWorkload.Generate(options, trace, assets.Adapters, ModelTokenizer.Load(assets.ModelPath));
         status.Report($"workload: {workload.Description}");
         status.Report($"fairness: {ThreadBudget(options.MaxSequences)}");
         var log = new CapturedLog();
@@ -50,7 +53,7 @@ public static class PlacementBenchmark
                 status.Report(string.Create(CultureInfo.InvariantCulture,
                     $"{prefix} {run.Completed}/{run.Submitted} completed, {run.OutputTokensPerS:F1} output tokens/s, TTFT p50 {run.TtftP50Ms:F0} ms, p99 {run.TtftP99Ms:F0} ms{(run.Problem is null ? "" : $" — {run.Problem}")}"));
             }
-        return new PlacementBenchReport(assets.ModelPath, workload.Description, options.Workers, options.Rate, options.Duration.TotalSeconds,
+        return new PlacementBenchReport(assets.ModelPath, workload.Description, options.Workers, workload.Rate, options.Duration.TotalSeconds,
             options.Seed, workload.Jobs.Count, options.MaxSequences, ThreadBudget(options.MaxSequences), runs,
             Math.Round(wall.Elapsed.TotalSeconds, 1), log.Count, log.Lines.Take(10).ToList());
     }

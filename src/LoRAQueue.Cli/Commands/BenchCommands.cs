@@ -91,12 +91,17 @@ internal static class BenchCommands
         var rate = new Option<double>("--rate") { Description = "Poisson arrival rate, jobs per second", DefaultValueFactory = _ => d.Rate };
         var duration = new Option<double>("--duration") { Description = "Seconds of arrivals per run (each run then drains)", DefaultValueFactory = _ => d.Duration.TotalSeconds };
         var seed = new Option<int>("--seed") { Description = "Seed of the workload (arrivals, lengths, adapter popularity)", DefaultValueFactory = _ => d.Seed };
+        var trace = new Option<FileInfo?>("--trace")
+        {
+            Description = "Replay a request trace's requests arriving within --duration instead of Poisson arrivals at --rate: LoRAServe CSV, " +
+                          "Azure LLM CSV, Mooncake JSON lines or a `jobs export` CSV (docs/workloads.md)",
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (progress goes to stderr)" };
         var cache = new Option<DirectoryInfo?>("--cache") { Description = "Where generated models and adapters are kept (default $LORAQUEUE_CACHE or ~/.cache/loraqueue)" };
         var command = new Command("placement",
             "loraserve vs replicate-all placement, with padded and segmented LoRA kernels: in-process workers, the same seeded workload through the rank queues")
         {
-            model, workers, rate, duration, seed, json, cache,
+            model, workers, rate, duration, seed, trace, json, cache,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -113,6 +118,7 @@ internal static class BenchCommands
                 Rate = parse.GetValue(rate),
                 Duration = TimeSpan.FromSeconds(seconds),
                 Seed = parse.GetValue(seed),
+                TracePath = parse.GetValue(trace)?.FullName,
             };
             if (options.Problem() is { } problem) return CliOutput.Fail(error, problem);
             bool asJson = parse.GetValue(json);

@@ -14,6 +14,7 @@ internal static class CliApp
         DemoCommand.Create(),
         DatabaseCommands.Create(),
         JobsCommands.Create(),
+        WorkloadCommands.Create(),
         PlacementCommands.Create(),
         TenantCommands.Create(),
         SubmitCommand.Create(),

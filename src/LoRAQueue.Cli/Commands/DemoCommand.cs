@@ -15,7 +15,8 @@ internal static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the workload (arrivals, lengths, adapter choice)", DefaultValueFactory = _ => 1 };
         var trace = new Option<FileInfo?>("--trace")
         {
-            Description = "Replay a request trace: Azure LLM CSV (TIMESTAMP,ContextTokens,GeneratedTokens) or Mooncake JSON lines",
+            Description = "Replay a request trace: LoRAServe CSV (adapters and ranks), Azure LLM CSV (TIMESTAMP,ContextTokens,GeneratedTokens), " +
+                          "Mooncake JSON lines or a `jobs export` CSV; the format is recognised from the first line (docs/workloads.md)",
         };
         var speedup = new Option<double?>("--speedup") { Description = "Replay this many times faster than recorded (default: fit the replay into ~20 s)" };
         var kernel = new Option<string>("--kernel") { Description = "Multi-LoRA kernel", DefaultValueFactory = _ => "segmented" };

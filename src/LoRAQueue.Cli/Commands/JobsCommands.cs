@@ -1,11 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using LoRAQueue.History;
+using LoRAQueue.Workloads;
 using Spectre.Console;
 
 namespace LoRAQueue.Cli.Commands;
 
-/// <summary>`loraqueue jobs list|show`: the job history in Postgres.</summary>
+/// <summary>`loraqueue jobs list|show|export`: the job history in Postgres.</summary>
 internal static class JobsCommands
 {
     public static Command Create()
@@ -13,6 +14,43 @@ internal static class JobsCommands
         var command = new Command("jobs", "Query the job history");
         command.Subcommands.Add(ListCommand());
         command.Subcommands.Add(ShowCommand());
+        command.Subcommands.Add(ExportCommand());
+        return command;
+    }
+
+    private static Command ExportCommand()
+    {
+        var output = new Option<FileInfo>("--out") { Description = "The CSV to write (a request trace: `workload describe`, `demo --trace`, `bench placement --trace` read it)", Required = true };
+        var tenant = new Option<string?>("--tenant") { Description = "Only this tenant's jobs" };
+        var adapter = new Option<string?>("--adapter") { Description = "Only jobs of this adapter" };
+        var status = new Option<string?>("--status") { Description = "queued, running, completed or failed" };
+        var since = new Option<string?>("--since") { Description = "Submitted at or after: ISO 8601 time or an age (30m, 2h, 7d)" };
+        var until = new Option<string?>("--until") { Description = "Submitted before: ISO 8601 time or an age" };
+        var connection = DatabaseAccess.ConnectionOption();
+        var command = new Command("export",
+            "Write the jobs with token counts as a request trace: " + JobHistoryCsv.Header + " (newest first, a page of " + JobQuery.MaxLimit + " at a time)")
+        {
+            output, tenant, adapter, status, since, until, connection,
+        };
+        command.SetAction((parse, ct) => DatabaseAccess.RunAsync(parse, connection, async (dataSource, _, token) =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            var filters = new JobQuery(parse.GetValue(tenant), parse.GetValue(adapter), JobFilters.Status(parse.GetValue(status)),
+                JobFilters.Time(parse.GetValue(since), "--since", now), JobFilters.Time(parse.GetValue(until), "--until", now));
+            var path = parse.GetValue(output)!.FullName;
+            JobsExport.Result result;
+            try
+            {
+                result = await JobsExport.WriteFileAsync(new PostgresJobHistory(dataSource), filters, path, token);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CliException($"--out {path}: {e.Message}");
+            }
+            parse.InvocationConfiguration.Output.WriteLine(
+                $"exported {result.Written} jobs to {path}" + (result.Skipped > 0 ? $" ({result.Skipped} without token counts skipped)" : ""));
+            return 0;
+        }, ct));
         return command;
     }
 

@@ -5,6 +5,7 @@ using LoRAQueue.Formats;
 using LoRAQueue.History;
 using LoRAQueue.InProcess;
 using LoRAQueue.Worker;
+using LoRAQueue.Workloads;
 using Spectre.Console;
 
 namespace LoRAQueue.Cli.Demo;
@@ -25,10 +26,10 @@ internal static class DemoRunner
         var wall = Stopwatch.StartNew();
         var bands = RankAssignment.Partition(RankBuckets.Default, options.Workers);
         // A broken trace is reported before anything is generated or started.
-        var trace = options.TracePath is { } path ? TraceFile.Read(path, options.Jobs) : null;
+        var trace = options.TracePath is { } path ? TraceReader.Read(path, options.Jobs) : null;
         var assets = DemoAssets.Ensure(options.CacheRoot, options.AdaptersPerRank, status);
         var workload = trace is not null
-            ? DemoWorkload.FromTrace(options.TracePath!, trace, options.Seed, assets.Adapters, options.Speedup)
+            ? DemoWorkload.FromTrace(trace, options.Seed, assets.Adapters, options.Speedup)
             : DemoWorkload.Generate(options.Jobs, options.Seed, assets.Adapters, options.Speedup);
         var jobs = CreateJobs(workload, ModelTokenizer.Load(assets.ModelPath), options.Seed);
 

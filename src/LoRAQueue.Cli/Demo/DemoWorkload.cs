@@ -1,12 +1,15 @@
 using System.Globalization;
 using LoRAQueue.InProcess;
+using LoRAQueue.Workloads;
 
 namespace LoRAQueue.Cli.Demo;
 
 /// <summary>
 /// The jobs the demo replays. Arrivals and lengths are generated (Gamma inter-arrivals with a CV of 3, log-normal
-/// lengths) or read from a trace; adapters are drawn the same way in both cases — Zipf popularity (exponent 1.1)
-/// over the adapters in a seeded random order, so popularity is independent of rank, and 10% base-model jobs.
+/// lengths) or read from a trace (<see cref="TraceReader"/>: any format). Where the requests name no adapters (generated,
+/// Azure, Mooncake) they are drawn — Zipf popularity (exponent 1.1) over the demo's adapters in a seeded random order,
+/// so popularity is independent of rank, and 10% base-model jobs; a trace's own adapters (LoRAServe, job history) are
+/// mapped onto the demo's by rank (<see cref="AdapterAssignment.MapOnto"/>) and its base-model requests stay so.
 /// Times are then compressed by <see cref="Speedup"/> (by default, so the replay takes about 20 s).
 /// </summary>
 internal sealed record DemoWorkload(string Description, IReadOnlyList<DemoJob> Jobs, double Speedup)
@@ -28,11 +31,11 @@ internal sealed record DemoWorkload(string Description, IReadOnlyList<DemoJob> J
         var arrivals = new Random(seed);
         var lengths = new Random(seed + 1);
         double t = 0;
-        var requests = new List<TraceRequest>(jobs);
+        var requests = new List<WorkloadRequest>(jobs);
         for (int i = 0; i < jobs; i++)
         {
             if (i > 0) t += Distributions.InterArrival(arrivals, GeneratedMeanGap.TotalSeconds, ArrivalCv);
-            requests.Add(new TraceRequest(TimeSpan.FromSeconds(t),
+            requests.Add(new WorkloadRequest(TimeSpan.FromSeconds(t),
                 Distributions.LogNormal(lengths, median: 48, sigma: 0.7, min: 4, max: MaxPromptTokens),
                 Distributions.LogNormal(lengths, median: 16, sigma: 0.5, min: 2, max: MaxOutputTokens)));
         }
@@ -41,16 +44,18 @@ internal sealed record DemoWorkload(string Description, IReadOnlyList<DemoJob> J
         return Build(description, requests, seed, adapters, speedup, replayTime);
     }
 
-    /// <param name="requests">The trace's first rows (<see cref="TraceFile.Read"/>).</param>
-    public static DemoWorkload FromTrace(string path, IReadOnlyList<TraceRequest> requests, int seed, IReadOnlyList<DemoAdapter> adapters,
-                                         double? speedup, TimeSpan? replayTime = null)
+    /// <param name="trace">The trace's first rows (<see cref="TraceReader.Read"/>).</param>
+    public static DemoWorkload FromTrace(Workload trace, int seed, IReadOnlyList<DemoAdapter> adapters, double? speedup, TimeSpan? replayTime = null)
     {
+        var popularity = trace.NamesAdapters
+            ? "its adapters mapped by rank onto the demo's"
+            : string.Create(CultureInfo.InvariantCulture, $"Zipf {ZipfExponent} adapter popularity, {BaseModelShare * 100:F0}% base model");
         var description = string.Create(CultureInfo.InvariantCulture,
-            $"trace {Path.GetFileName(path)} (first {requests.Count} requests; lengths clamped to {MaxPromptTokens}/{MaxOutputTokens} tokens), Zipf {ZipfExponent} adapter popularity, {BaseModelShare * 100:F0}% base model, seed {seed}");
-        return Build(description, requests, seed, adapters, speedup, replayTime);
+            $"{trace.Description}: lengths clamped to {MaxPromptTokens}/{MaxOutputTokens} tokens, {popularity}, seed {seed}");
+        return Build(description, trace.Requests, seed, adapters, speedup, replayTime);
     }
 
-    private static DemoWorkload Build(string description, IReadOnlyList<TraceRequest> requests, int seed,
+    private static DemoWorkload Build(string description, IReadOnlyList<WorkloadRequest> requests, int seed,
                                       IReadOnlyList<DemoAdapter> adapters, double? speedup, TimeSpan? replayTime)
     {
         if (speedup is { } s && !(s > 0 && double.IsFinite(s)))
@@ -58,11 +63,19 @@ internal sealed record DemoWorkload(string Description, IReadOnlyList<DemoJob> J
         var span = requests.Count == 0 ? TimeSpan.Zero : requests[^1].Arrival;
         double factor = speedup ?? Math.Max(1, span / (replayTime ?? DefaultReplayTime));
 
-        var picks = new Random(seed + 2);
-        var byPopularity = adapters.OrderBy(_ => picks.Next()).ToList();
-        var cumulative = Distributions.ZipfCumulative(byPopularity.Count, ZipfExponent);
-        var jobs = requests.Select((r, i) => new DemoJob(i, r.Arrival / factor,
-                picks.NextDouble() < BaseModelShare || byPopularity.Count == 0 ? null : byPopularity[Distributions.Pick(picks, cumulative)].Id,
+        var pool = adapters.Select(a => new WorkloadAdapter(a.Id, a.Rank)).ToList();
+        List<WorkloadRequest> assigned;
+        if (requests.Any(r => r.AdapterId is not null))
+        {
+            assigned = AdapterAssignment.MapOnto(requests, pool);
+        }
+        else
+        {
+            var picks = new Random(seed + 2);
+            var byPopularity = pool.OrderBy(_ => picks.Next()).ToList();
+            assigned = AdapterAssignment.Assign(requests, byPopularity, ZipfExponent, picks, BaseModelShare);
+        }
+        var jobs = assigned.Select((r, i) => new DemoJob(i, r.Arrival / factor, r.AdapterId,
                 Math.Clamp(r.InputTokens, 1, MaxPromptTokens), Math.Clamp(r.OutputTokens, 1, MaxOutputTokens)))
             .ToList();
         return new DemoWorkload(description, jobs, factor);

@@ -1,4 +1,4 @@
-namespace LoRAQueue.InProcess;
+namespace LoRAQueue.Workloads;
 
 /// <summary>The seeded random draws of the generated workload.</summary>
 public static class Distributions
