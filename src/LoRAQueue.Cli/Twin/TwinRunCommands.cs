@@ -1,0 +1,152 @@
+using System.CommandLine;
+using System.Globalization;
+using LoRAQueue.Cli.Commands;
+using LoRAQueue.Core.Costs;
+using LoRAQueue.Core.Placement;
+using LoRAQueue.Twin;
+using LoRAQueue.Workloads;
+
+namespace LoRAQueue.Cli.Twin;
+
+/// <summary>`loraqueue twin run` and `twin capacity`: a trace replayed on the digital twin of a fleet.</summary>
+internal static class TwinRunCommands
+{
+    private sealed record Common(Option<string> Trace, Option<string> Profile, Option<string> Kernel, Option<double> RateScale,
+                                 Option<int> Seed, Option<double> Slo, Option<bool> Json, Option<string?> Plots, Option<int> Adapters,
+                                 Option<double> Alpha, Option<string> Ranks, Option<int?> MaxBatchTokens, Option<int?> MaxRows,
+                                 Option<double> WindowSeconds)
+    {
+        public IEnumerable<Option> All => [Trace, Profile, Kernel, RateScale, Seed, Slo, Json, Plots, Adapters, Alpha, Ranks, MaxBatchTokens, MaxRows, WindowSeconds];
+    }
+
+    public static IEnumerable<Command> Create()
+    {
+        var common = new Common(
+            new Option<string>("--trace") { Description = "Request trace (LoRAServe CSV, Azure CSV, Mooncake JSONL, jobs export)", Required = true },
+            new Option<string>("--profile") { Description = "Accelerator profile: a built-in name (a100) or a profile JSON file", DefaultValueFactory = _ => "a100" },
+            new Option<string>("--kernel") { Description = "segmented | padded", DefaultValueFactory = _ => "segmented" },
+            new Option<double>("--rate-scale") { Description = "Replay at F times the trace's arrival rate (arrival times divided by F)", DefaultValueFactory = _ => 1 },
+            new Option<int>("--seed") { Description = "Seed for the adapters given to a trace that names none", DefaultValueFactory = _ => 1 },
+            new Option<double>("--slo-ttft") { Description = "TTFT SLO in seconds (arrival → first token)", DefaultValueFactory = _ => 1 },
+            new Option<bool>("--json") { Description = "Print one JSON object" },
+            new Option<string?>("--plots") { Description = "Write PNG plots into this directory" },
+            new Option<int>("--adapters") { Description = "Adapters to draw for a trace that names none", DefaultValueFactory = _ => 100 },
+            new Option<double>("--alpha") { Description = "Zipf popularity exponent for those adapters", DefaultValueFactory = _ => 1.0 },
+            new Option<string>("--ranks") { Description = "Rank mix for those adapters, e.g. 8:0.4,16:0.3,32:0.2,64:0.05,128:0.05", DefaultValueFactory = _ => "8,16,32,64,128" },
+            new Option<int?>("--max-batch-tokens") { Description = "Token budget of one engine step (default: 2048, or 512 for a profile fitted on a CPU)" },
+            new Option<int?>("--max-rows") { Description = "Read only the trace's first N requests" },
+            new Option<double>("--window") { Description = "The scheduler's placement window in seconds", DefaultValueFactory = _ => 60 });
+
+        var workers = new Option<int>("--workers") { Description = "Workers in the fleet", Required = true };
+        var policy = new Option<string>("--policy") { Description = $"Placement policy: {string.Join(", ", PlacementPolicies.Names)}", DefaultValueFactory = _ => "loraserve" };
+        var run = new Command("run", "Replay a trace on a simulated fleet: throughput, TTFT percentiles, SLO attainment, per-worker utilisation and placements") { workers, policy };
+        foreach (var option in common.All) run.Options.Add(option);
+        run.SetAction((parse, _) => Run(parse, common, parse.GetValue(workers), parse.GetValue(policy)!));
+
+        var attainment = new Option<double>("--attainment") { Description = "Share of requests that must meet the SLO", DefaultValueFactory = _ => 0.95 };
+        var policies = new Option<string>("--policies") { Description = "Policies to size", DefaultValueFactory = _ => string.Join(",", PlacementPolicies.Names) };
+        var capacity = new Command("capacity", "The fewest workers per policy that meet the TTFT SLO for a trace (a search over fleet sizes)") { attainment, policies };
+        foreach (var option in common.All) capacity.Options.Add(option);
+        capacity.SetAction((parse, _) => Capacity(parse, common, parse.GetValue(attainment), parse.GetValue(policies)!));
+        return [run, capacity];
+    }
+
+    private static Task<int> Run(ParseResult parse, Common common, int workers, string policy)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        if (!TryPrepare(parse, common, out var setup, out var problem)) return Task.FromResult(CliOutput.Fail(error, problem!));
+        if (workers < 1) return Task.FromResult(CliOutput.Fail(error, "--workers must be at least 1"));
+        if (!PlacementPolicies.Names.Contains(policy)) return Task.FromResult(CliOutput.Fail(error, $"unknown policy '{policy}' (known: {string.Join(", ", PlacementPolicies.Names)})"));
+        var result = new TwinFleet(setup.Options(workers, policy)).Run(setup.Requests);
+        var output = parse.InvocationConfiguration.Output;
+        if (parse.GetValue(common.Json)) CliOutput.WriteJson(output, result);
+        else TwinView.WriteRun(output, setup.Description, result);
+        if (parse.GetValue(common.Plots) is { } directory)
+            error.WriteLine($"wrote {TwinPlots.TtftCdf(directory, "ttft-cdf", [($"{result.Policy} × {result.Kernel}, {result.Workers} workers", result.Ttfts)], result.SloTtftS)}");
+        return Task.FromResult(0);
+    }
+
+    private static Task<int> Capacity(ParseResult parse, Common common, double attainment, string policyList)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        if (!TryPrepare(parse, common, out var setup, out var problem)) return Task.FromResult(CliOutput.Fail(error, problem!));
+        var names = policyList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.FirstOrDefault(n => !PlacementPolicies.Names.Contains(n)) is { } unknown)
+            return Task.FromResult(CliOutput.Fail(error, $"unknown policy '{unknown}' (known: {string.Join(", ", PlacementPolicies.Names)})"));
+        if (attainment is <= 0 or > 1) return Task.FromResult(CliOutput.Fail(error, "--attainment must be in (0, 1]"));
+        var answers = names.Select(name => TwinCapacity.Search(setup.Requests, n => setup.Options(n, name), attainment,
+            probe => error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: {probe.Workers} workers → SLO attainment {probe.SloAttainment:P1}, TTFT p95 {probe.TtftP95S:0.###} s")))).ToList();
+        var report = new CapacityReport(setup.Description, parse.GetValue(common.Slo), attainment, answers);
+        var output = parse.InvocationConfiguration.Output;
+        if (parse.GetValue(common.Json)) CliOutput.WriteJson(output, report);
+        else TwinView.WriteCapacity(output, report);
+        if (parse.GetValue(common.Plots) is { } directory)
+            error.WriteLine($"wrote {TwinPlots.WorkersNeeded(directory, "workers-needed", answers, $"Workers needed for TTFT ≤ {report.SloTtftS:0.###} s at {attainment:P0}")}");
+        return Task.FromResult(0);
+    }
+
+    /// <summary>The trace as twin requests and the options every run of this command shares.</summary>
+    private sealed record Setup(string Description, IReadOnlyList<TwinRequest> Requests, Func<int, string, TwinOptions> Options);
+
+    private static bool TryPrepare(ParseResult parse, Common common, out Setup setup, out string? problem)
+    {
+        setup = null!;
+        AcceleratorProfile profile;
+        Workload workload;
+        try
+        {
+            profile = AcceleratorProfiles.Resolve(parse.GetValue(common.Profile)!);
+            workload = TraceReader.Read(parse.GetValue(common.Trace)!, parse.GetValue(common.MaxRows));
+            if (workload.Requests.Any(r => r.AdapterId is null) && parse.GetValue(common.Adapters) > 0)
+                workload = AdapterAssignment.AssignTo(workload, parse.GetValue(common.Adapters), parse.GetValue(common.Alpha),
+                                                      RankMix.Parse(parse.GetValue(common.Ranks)!), parse.GetValue(common.Seed));
+        }
+        catch (Exception e) when (e is IOException or FormatException or ProfileValidationException or ArgumentException or UnauthorizedAccessException)
+        {
+            problem = e.Message;
+            return false;
+        }
+        var kernel = parse.GetValue(common.Kernel) switch
+        {
+            "segmented" => LoraKernelKind.Segmented,
+            "padded" => LoraKernelKind.Padded,
+            var other => (LoraKernelKind?)null,
+        };
+        if (kernel is null) { problem = "--kernel is segmented or padded"; return false; }
+        double scale = parse.GetValue(common.RateScale);
+        if (scale <= 0) { problem = "--rate-scale must be positive"; return false; }
+        double slo = parse.GetValue(common.Slo);
+        if (slo <= 0) { problem = "--slo-ttft must be positive"; return false; }
+
+        long loraBytesPerRank = profile.Model?.LoraBytesPerRank ?? 0;
+        var requests = workload.Requests.Select((r, i) => new TwinRequest(i, r.Arrival.TotalSeconds / scale, r.InputTokens, Math.Max(1, r.OutputTokens),
+            r.AdapterId, r.Rank ?? 0, (r.Rank ?? 0) * loraBytesPerRank)).ToList();
+        const int blockSize = 16;
+        bool cpu = profile.Fit is not null;
+        int maxBatchTokens = parse.GetValue(common.MaxBatchTokens) ?? (cpu ? 512 : 2048);
+        var cost = new LinearStepCostModel(profile);
+        var load = profile.AdapterLoad;
+        var drift = new DriftSettings { Window = TimeSpan.FromSeconds(parse.GetValue(common.WindowSeconds)) };
+        drift = drift with { MinInterval = TimeSpan.FromSeconds(Math.Min(10, drift.Window.TotalSeconds)) };
+        string description = string.Create(CultureInfo.InvariantCulture,
+            $"{workload.Description}{(scale != 1 ? $", rate ×{scale:G4}" : "")}; profile {profile.Name}, kernel {parse.GetValue(common.Kernel)}");
+        setup = new Setup(description, requests, (workers, policy) => new TwinOptions
+        {
+            Workers = workers, Policy = policy, Cost = cost, Kernel = kernel.Value,
+            KvBlocks = (int)Math.Max(1, (profile.Capacity?.KvTokens ?? 65536) / blockSize), BlockSize = blockSize,
+            MaxSequences = profile.Capacity?.MaxBatch ?? 32, MaxBatchTokens = maxBatchTokens,
+            AdapterLoadSeconds = (bytes, _) => load is null ? 0.03 : load.ConstantMs / 1e3 + bytes / Math.Max(1, load.BandwidthGbs * 1e9),
+            OperatingPoints = profile.OperatingPoints is { TokensPerS.Count: > 0 } points
+                ? points.TokensPerS.ToDictionary(p => p.Key, p => p.Value).Prepend(new KeyValuePair<int, double>(0, points.TokensPerS.Values.Max()))
+                    .DistinctBy(p => p.Key).ToDictionary()
+                : null,
+            Drift = drift, SloTtftSeconds = slo,
+        });
+        problem = null;
+        return true;
+    }
+}
+
+/// <summary>What `twin capacity --json` prints.</summary>
+public sealed record CapacityReport(string Workload, double SloTtftS, double Attainment, IReadOnlyList<CapacityAnswer> Policies);
