@@ -16,14 +16,18 @@ public class KernelBenchmarkTests
         var report = KernelBenchmark.Run(options, new SynchronousProgress(messages));
         using var json = JsonDocument.Parse(report.ToJson());
         var root = json.RootElement;
-        Assert.Equal(["bandwidth_gbs", "cases"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["bandwidth_gbs", "cases", "hidden"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(96, root.GetProperty("hidden").GetInt32());
         Assert.True(root.GetProperty("bandwidth_gbs").GetDouble() > 0);
         var cases = root.GetProperty("cases").EnumerateArray().ToList();
         Assert.Equal(KernelBenchmark.CaseNames, cases.Select(c => c.GetProperty("name").GetString()));
         foreach (var c in cases)
         {
-            Assert.Equal(["name", "tokens", "ranks", "segmented_ms", "padded_ms", "loop_ms", "segmented_gflops", "flop_ratio"],
+            Assert.Equal(["name", "tokens", "ranks", "segmented_ms", "padded_ms", "loop_ms", "segmented_gflops", "flop_ratio", "token_rank", "padded_token_rank"],
                          c.EnumerateObject().Select(p => p.Name));
+            // token-rank × 2·(in + out) = the FLOPs behind flop_ratio: padded ÷ segmented token-rank is the FLOP ratio.
+            Assert.Equal(c.GetProperty("flop_ratio").GetDouble(),
+                         c.GetProperty("padded_token_rank").GetDouble() / c.GetProperty("token_rank").GetDouble(), 2);
             Assert.True(c.GetProperty("segmented_ms").GetDouble() > 0);
             Assert.True(c.GetProperty("flop_ratio").GetDouble() >= 1);
             Assert.NotEmpty(c.GetProperty("ranks").EnumerateArray());
@@ -32,6 +36,12 @@ public class KernelBenchmarkTests
         Assert.Equal(24, uniform.GetProperty("tokens").GetInt32());
         Assert.Equal(1.0, uniform.GetProperty("flop_ratio").GetDouble());
         Assert.All(uniform.GetProperty("ranks").EnumerateArray(), r => Assert.Equal(128, r.GetInt32()));
+        Assert.Equal(24 * 128, uniform.GetProperty("token_rank").GetDouble());
+        Assert.Equal(24 * 128, uniform.GetProperty("padded_token_rank").GetDouble());
+        // What `twin profile fit` reads from it.
+        var input = LoRAQueue.Core.Costs.BenchReports.ReadKernels(report.ToJson());
+        Assert.Equal(96, input.Hidden);
+        Assert.Equal(cases.Count, input.Cases!.Count);
         Assert.Equal(5, cases.Single(c => c.GetProperty("name").GetString() == "decode-mixed").GetProperty("tokens").GetInt32());
         Assert.Equal(1 + cases.Count, messages.Count);
     }

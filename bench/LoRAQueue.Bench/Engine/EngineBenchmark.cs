@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LoRAQueue.Core.Costs;
 using LoRAQueue.Engine;
 using LoRAQueue.Formats;
 using LoRAQueue.Kernels;
@@ -25,6 +26,22 @@ public sealed class EngineBenchOptions
     public long BandwidthBytes { get; init; } = 512L << 20;
     public int BandwidthRepeats { get; init; } = 5;
     public int GemmRepeats { get; init; } = 5;
+
+    // The per-step sweep (StepSweep): measured step shapes for `loraqueue twin profile fit`. No batches and no prefill
+    // chunks: no sweep.
+    /// <summary>Decode batch sizes; one prefill of the largest serves them all (the batch shrinks level by level).</summary>
+    public IReadOnlyList<int> SweepBatches { get; init; } = [1, 2, 4, 8, 16, 32];
+    /// <summary>Prompt lengths of the base-model decode levels (the KV tokens read grow with them); the first is also
+    /// the LoRA levels' prompt.</summary>
+    public IReadOnlyList<int> SweepContexts { get; init; } = [16, 128];
+    /// <summary>Adapter ranks of the LoRA decode levels; the smallest and largest also make a mixed batch run under both kernels.</summary>
+    public IReadOnlyList<int> SweepRanks { get; init; } = [8, 32, 128];
+    /// <summary>Distinct adapters per rank (sequences take them round-robin).</summary>
+    public int SweepAdapters { get; init; } = 4;
+    /// <summary>Prompt lengths prefilled in one step (base model, and with the largest rank).</summary>
+    public IReadOnlyList<int> SweepPrefillChunks { get; init; } = [32, 128, 512];
+    public int SweepWarmupSteps { get; init; } = 2;
+    public int SweepTimedSteps { get; init; } = 8;
 }
 
 public sealed record DecodeBenchPoint(
@@ -45,6 +62,12 @@ public sealed record EngineBenchReport(
     [property: JsonPropertyName("prefill_tokens_per_s")] double PrefillTokensPerS,
     [property: JsonPropertyName("gemm_gflops")] double GemmGflops)
 {
+    /// <summary>The shape the steps ran (for `twin profile fit`).</summary>
+    [JsonPropertyName("model")] public BenchModelShape? Model { get; init; }
+
+    /// <summary>Measured step shapes and times (<see cref="StepSweep"/>); empty when the sweep was off.</summary>
+    [JsonPropertyName("steps")] public IReadOnlyList<StepMeasurement> Steps { get; init; } = [];
+
     public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
 }
 
@@ -55,7 +78,8 @@ public sealed record EngineBenchReport(
 /// one embedding row per sequence + the K/V cache of every sequence's context (averaged over the timed steps).
 /// The bound's bandwidth is the median of probe passes interleaved with the timed steps (one after each), so both
 /// medians see the same machine: on the shared host the DRAM bandwidth swings 25–55 GB/s within seconds, and with
-/// one probe up front the same code scored 57–110% of its bound. The report's bandwidth_gbs is the up-front best of N.</summary>
+/// one probe up front the same code scored 57–110% of its bound. The report's bandwidth_gbs is the up-front best of N.
+/// Last, after those have warmed the JIT, the per-step sweep (<see cref="StepSweep"/>): the report's model and steps.</summary>
 public static class EngineBenchmark
 {
     public static EngineBenchReport Run(string modelDirectory, EngineBenchOptions options, IProgress<string>? progress = null)
@@ -86,7 +110,12 @@ public static class EngineBenchmark
         double gflops = MeasureGemm(model, prefillTokens, options.GemmRepeats);
         progress?.Report($"gemm: {gflops:F1} GFLOP/s");
 
-        return new EngineBenchReport(preset, model.WeightBytes, bandwidth, decode, prefill, gflops);
+        var steps = StepSweep.Run(model, modelDirectory, options, progress);
+        return new EngineBenchReport(preset, model.WeightBytes, bandwidth, decode, prefill, gflops)
+        {
+            Model = StepSweep.ModelShape(model, preset, modelDirectory),
+            Steps = steps,
+        };
     }
 
     /// <summary>The synthetic generator's "preset" metadata, else the directory's name.</summary>

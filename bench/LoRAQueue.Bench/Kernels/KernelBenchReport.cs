@@ -9,6 +9,9 @@ public sealed record KernelBenchReport(
     [property: JsonPropertyName("bandwidth_gbs")] double BandwidthGbs,
     [property: JsonPropertyName("cases")] IReadOnlyList<KernelBenchCase> Cases)
 {
+    /// <summary>Module in = out dimension of every case (what turns token-rank into FLOPs: 2·2·hidden each).</summary>
+    [JsonPropertyName("hidden")] public int Hidden { get; init; }
+
     static readonly JsonSerializerOptions s_compact = new() { WriteIndented = false };
     static readonly JsonSerializerOptions s_indented = new() { WriteIndented = true };
 
@@ -19,6 +22,8 @@ public sealed record KernelBenchReport(
 /// One workload: per kernel, the time of shrink + expand of one module for one batch of <see cref="Tokens"/>
 /// tokens (median of the timed runs; mean over the batches of a multi-draw case), the segmented kernel's
 /// useful GFLOP/s, padded FLOPs over segmented FLOPs, and the distinct adapter ranks in the case.
+/// <see cref="TokenRank"/> (Σ tokens × rank) and <see cref="PaddedTokenRank"/> (tokens × the largest rank), means over
+/// a mixed case's batches, are what `loraqueue twin profile fit` prices the LoRA work by.
 /// </summary>
 public sealed record KernelBenchCase(
     [property: JsonPropertyName("name")] string Name,
@@ -28,4 +33,8 @@ public sealed record KernelBenchCase(
     [property: JsonPropertyName("padded_ms")] double PaddedMs,
     [property: JsonPropertyName("loop_ms")] double LoopMs,
     [property: JsonPropertyName("segmented_gflops")] double SegmentedGflops,
-    [property: JsonPropertyName("flop_ratio")] double FlopRatio);
+    [property: JsonPropertyName("flop_ratio")] double FlopRatio)
+{
+    [JsonPropertyName("token_rank")] public double TokenRank { get; init; }
+    [JsonPropertyName("padded_token_rank")] public double PaddedTokenRank { get; init; }
+}

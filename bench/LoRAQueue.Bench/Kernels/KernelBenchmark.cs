@@ -33,7 +33,7 @@ public static class KernelBenchmark
                              $"loop {result.LoopMs:F3} ms, {result.SegmentedGflops:F1} GFLOP/s, flop ratio {result.FlopRatio:F2}");
             cases.Add(result);
         }
-        return new KernelBenchReport(Math.Round(bandwidth, 2), cases);
+        return new KernelBenchReport(Math.Round(bandwidth, 2), cases) { Hidden = o.Hidden };
     }
 
     /// <summary>
@@ -74,7 +74,7 @@ public static class KernelBenchmark
         IMultiLoraKernel[] kernels = [MultiLoraKernels.Segmented, MultiLoraKernels.Padded, MultiLoraKernels.Loop];
         int draws = Draws(name, o), tokens = 0;
         var totalMs = new double[kernels.Length];
-        double flops = 0, paddedFlops = 0;
+        double flops = 0, paddedFlops = 0, tokenRank = 0, paddedTokenRank = 0;
         var ranks = new SortedSet<int>();
         for (int draw = 0; draw < draws; draw++)
         {
@@ -83,11 +83,17 @@ public static class KernelBenchmark
             for (int k = 0; k < kernels.Length; k++) totalMs[k] += medians[k];
             flops += w.Flops();
             paddedFlops += w.Flops(w.MaxRank);
+            tokenRank += w.Segments.Sum(s => (double)s.Length * s.Module!.Rank);
+            paddedTokenRank += (double)w.Tokens * w.MaxRank;
             ranks.UnionWith(w.SegmentRanks);
             tokens = w.Tokens;
         }
         return new KernelBenchCase(name, tokens, [.. ranks], Math.Round(totalMs[0] / draws, 4), Math.Round(totalMs[1] / draws, 4),
-                                   Math.Round(totalMs[2] / draws, 4), Math.Round(flops / (totalMs[0] * 1e6), 2), Math.Round(paddedFlops / flops, 3));
+                                   Math.Round(totalMs[2] / draws, 4), Math.Round(flops / (totalMs[0] * 1e6), 2), Math.Round(paddedFlops / flops, 3))
+        {
+            TokenRank = Math.Round(tokenRank / draws, 2),
+            PaddedTokenRank = Math.Round(paddedTokenRank / draws, 2),
+        };
     }
 
     static double[] MeasureBatch(LoraWorkload w, IMultiLoraKernel[] kernels, KernelBenchOptions o)

@@ -57,16 +57,47 @@ internal static class BenchCommands
         var model = new Option<DirectoryInfo?>("--model") { Description = "Model directory (default: the preset, generated and cached)" };
         var preset = new Option<string>("--preset") { Description = "Preset to generate when --model is absent", DefaultValueFactory = _ => "medium" };
         preset.AcceptOnlyFromAmong([.. SyntheticModel.Presets.Keys]);
-        var command = new Command("engine", "Decode tokens/s at batch 1, 8, 32 against the memory-bandwidth bound; prefill and GEMM throughput")
+        var d = new EngineBenchOptions();
+        var sweepBatches = new Option<string>("--sweep-batches") { Description = "Step sweep: decode batch sizes (comma-separated; 'none' for no decode levels)", DefaultValueFactory = _ => string.Join(",", d.SweepBatches) };
+        var sweepContexts = new Option<string>("--sweep-contexts") { Description = "Step sweep: prompt lengths of the base-model decode levels (the first is also the LoRA levels')", DefaultValueFactory = _ => string.Join(",", d.SweepContexts) };
+        var sweepRanks = new Option<string>("--sweep-ranks") { Description = "Step sweep: adapter ranks of the LoRA decode levels ('none' for no LoRA steps)", DefaultValueFactory = _ => string.Join(",", d.SweepRanks) };
+        var sweepPrefill = new Option<string>("--sweep-prefill") { Description = "Step sweep: prompt lengths prefilled in one step ('none' to skip)", DefaultValueFactory = _ => string.Join(",", d.SweepPrefillChunks) };
+        var sweepSteps = new Option<int>("--sweep-timed-steps") { Description = "Step sweep: timed steps per point (their median and minimum are kept)", DefaultValueFactory = _ => d.SweepTimedSteps };
+        var noSweep = new Option<bool>("--no-sweep") { Description = "Skip the per-step sweep (the report's steps are then empty)" };
+        var command = new Command("engine", "Decode tokens/s at batch 1, 8, 32 against the memory-bandwidth bound; prefill and GEMM throughput; " +
+                                            "a sweep of timed step shapes for `twin profile fit`")
         {
-            json, model, preset,
+            json, model, preset, sweepBatches, sweepContexts, sweepRanks, sweepPrefill, sweepSteps, noSweep,
         };
         command.SetAction(parse =>
         {
             var progress = CliOutput.ProgressLines();
             var name = parse.GetValue(preset)!;
+            bool sweep = !parse.GetValue(noSweep);
+            int[] batches, contexts, ranks, prefill;
+            try
+            {
+                batches = sweep ? PositiveList(parse.GetValue(sweepBatches)!, "--sweep-batches") : [];
+                contexts = PositiveList(parse.GetValue(sweepContexts)!, "--sweep-contexts");
+                ranks = PositiveList(parse.GetValue(sweepRanks)!, "--sweep-ranks");
+                prefill = sweep ? PositiveList(parse.GetValue(sweepPrefill)!, "--sweep-prefill") : [];
+                if (parse.GetValue(sweepSteps) < 1) throw new CliException("--sweep-timed-steps must be at least 1");
+                if (batches.Length > 0 && contexts.Length == 0) throw new CliException("--sweep-contexts needs at least one length when there are decode batches");
+            }
+            catch (CliException e)
+            {
+                return CliOutput.Fail(Console.Error, e.Message);
+            }
             var dir = parse.GetValue(model)?.FullName ?? ModelCache.Ensure(name, progress);
-            var report = EngineBenchmark.Run(dir, new EngineBenchOptions { Preset = parse.GetValue(model) is null ? name : null }, progress);
+            var report = EngineBenchmark.Run(dir, new EngineBenchOptions
+            {
+                Preset = parse.GetValue(model) is null ? name : null,
+                SweepBatches = batches,
+                SweepContexts = contexts,
+                SweepRanks = ranks,
+                SweepPrefillChunks = prefill,
+                SweepTimedSteps = parse.GetValue(sweepSteps),
+            }, progress);
             if (parse.GetValue(json))
             {
                 Console.Out.WriteLine(report.ToJson());
@@ -78,9 +109,25 @@ internal static class BenchCommands
             foreach (var d in report.Decode)
                 table.AddRow(d.Batch.ToString(), d.TokensPerS.ToString("F1"), d.BoundTokensPerS.ToString("F1"), d.FractionOfBound.ToString("P0"));
             AnsiConsole.Write(table);
+            if (report.Steps.Count > 0)
+                AnsiConsole.MarkupLineInterpolated($"{report.Steps.Count} timed step shapes (in --json: steps; fit them with `loraqueue twin profile fit`)");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>"1,2,4" → [1, 2, 4]; "none" or "" → [].</summary>
+    internal static int[] PositiveList(string text, string option)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return [];
+        var values = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int v) || v < 1)
+                throw new CliException($"{option} takes positive whole numbers separated by commas, or 'none' (got '{part}')");
+            values.Add(v);
+        }
+        return [.. values];
     }
 
     private static Command PlacementCommand()

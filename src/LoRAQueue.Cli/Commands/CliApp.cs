@@ -20,6 +20,7 @@ internal static class CliApp
         SubmitCommand.Create(),
         ServeCommand.Create(),
         DeadLetterCommands.Create(),
+        TwinCommands.Create(),
     };
 
     /// <summary>Runs one command line with stdout/stderr going to the given writers; returns the exit code.</summary>
