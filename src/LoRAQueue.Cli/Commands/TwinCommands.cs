@@ -11,7 +11,8 @@ internal static class TwinCommands
 {
     public static Command Create()
     {
-        var twin = new Command("twin", "The digital twin: accelerator profiles of its step-cost model");
+        var twin = new Command("twin", "The digital twin: a fleet on a virtual clock (run, capacity) and the accelerator profiles of its step-cost model");
+        foreach (var command in Twin.TwinRunCommands.Create()) twin.Subcommands.Add(command);
         var profile = new Command("profile", "Accelerator profiles: fit one from this machine's benchmarks, or show one");
         profile.Subcommands.Add(FitCommand());
         profile.Subcommands.Add(ShowCommand());
