@@ -14,9 +14,10 @@ internal static class TwinRunCommands
     private sealed record Common(Option<string> Trace, Option<string> Profile, Option<string> Kernel, Option<double> RateScale,
                                  Option<int> Seed, Option<double> Slo, Option<bool> Json, Option<string?> Plots, Option<int> Adapters,
                                  Option<double> Alpha, Option<string> Ranks, Option<int?> MaxBatchTokens, Option<int?> MaxRows,
-                                 Option<double> WindowSeconds)
+                                 Option<double> WindowSeconds, Option<int?> MaxSequences, Option<long?> KvTokens, Option<int> MaxAdapters)
     {
-        public IEnumerable<Option> All => [Trace, Profile, Kernel, RateScale, Seed, Slo, Json, Plots, Adapters, Alpha, Ranks, MaxBatchTokens, MaxRows, WindowSeconds];
+        public IEnumerable<Option> All => [Trace, Profile, Kernel, RateScale, Seed, Slo, Json, Plots, Adapters, Alpha, Ranks, MaxBatchTokens, MaxRows,
+                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters];
     }
 
     public static IEnumerable<Command> Create()
@@ -35,7 +36,10 @@ internal static class TwinRunCommands
             new Option<string>("--ranks") { Description = "Rank mix for those adapters, e.g. 8:0.4,16:0.3,32:0.2,64:0.05,128:0.05", DefaultValueFactory = _ => "8,16,32,64,128" },
             new Option<int?>("--max-batch-tokens") { Description = "Token budget of one engine step (default: 2048, or 512 for a profile fitted on a CPU)" },
             new Option<int?>("--max-rows") { Description = "Read only the trace's first N requests" },
-            new Option<double>("--window") { Description = "The scheduler's placement window in seconds", DefaultValueFactory = _ => 60 });
+            new Option<double>("--window") { Description = "The scheduler's placement window in seconds", DefaultValueFactory = _ => 60 },
+            new Option<int?>("--max-sequences") { Description = "Sequences per engine step and prefetch per queue (default: the profile's max batch)" },
+            new Option<long?>("--kv-tokens") { Description = "KV cache tokens per worker (default: the profile's)" },
+            new Option<int>("--max-adapters") { Description = "Adapters resident per worker (LoRAQueue:Worker:MaxResidentAdapters)", DefaultValueFactory = _ => 32 });
 
         var workers = new Option<int>("--workers") { Description = "Workers in the fleet", Required = true };
         var policy = new Option<string>("--policy") { Description = $"Placement policy: {string.Join(", ", PlacementPolicies.Names)}", DefaultValueFactory = _ => "loraserve" };
@@ -126,6 +130,10 @@ internal static class TwinRunCommands
         bool cpu = profile.Fit is not null;
         int maxBatchTokens = parse.GetValue(common.MaxBatchTokens) ?? (cpu ? 512 : 2048);
         var cost = new LinearStepCostModel(profile);
+        int? maxSequences = parse.GetValue(common.MaxSequences);
+        long? kvTokens = parse.GetValue(common.KvTokens);
+        int maxAdapters = parse.GetValue(common.MaxAdapters);
+        if (maxSequences is < 1 || kvTokens is < 16 || maxAdapters < 1) { problem = "--max-sequences, --kv-tokens and --max-adapters must be positive"; return false; }
         var load = profile.AdapterLoad;
         var drift = new DriftSettings { Window = TimeSpan.FromSeconds(parse.GetValue(common.WindowSeconds)) };
         drift = drift with { MinInterval = TimeSpan.FromSeconds(Math.Min(10, drift.Window.TotalSeconds)) };
@@ -134,8 +142,8 @@ internal static class TwinRunCommands
         setup = new Setup(description, requests, (workers, policy) => new TwinOptions
         {
             Workers = workers, Policy = policy, Cost = cost, Kernel = kernel.Value,
-            KvBlocks = (int)Math.Max(1, (profile.Capacity?.KvTokens ?? 65536) / blockSize), BlockSize = blockSize,
-            MaxSequences = profile.Capacity?.MaxBatch ?? 32, MaxBatchTokens = maxBatchTokens,
+            KvBlocks = (int)Math.Max(1, (kvTokens ?? profile.Capacity?.KvTokens ?? 65536) / blockSize), BlockSize = blockSize,
+            MaxSequences = maxSequences ?? profile.Capacity?.MaxBatch ?? 32, MaxBatchTokens = maxBatchTokens, MaxResidentAdapters = maxAdapters,
             AdapterLoadSeconds = (bytes, _) => load is null ? 0.03 : load.ConstantMs / 1e3 + bytes / Math.Max(1, load.BandwidthGbs * 1e9),
             OperatingPoints = profile.OperatingPoints is { TokensPerS.Count: > 0 } points
                 ? points.TokensPerS.ToDictionary(p => p.Key, p => p.Value).Prepend(new KeyValuePair<int, double>(0, points.TokensPerS.Values.Max()))
