@@ -31,7 +31,7 @@ public sealed class TwinFleet
     private readonly List<TwinPlacement> _placements = [];
     private PlacementMemory _memory = PlacementMemory.None;
     private IReadOnlyDictionary<int, double> _operatingPoints = new Dictionary<int, double>();
-    private int _adapterLoads, _refused;
+    private int _adapterLoads, _refused, _stepping;
 
     public TwinFleet(TwinOptions options)
     {
@@ -135,6 +135,12 @@ public sealed class TwinFleet
 
     private void Start(SimulatedWorker worker, TwinJob job, int bucket)
     {
+        if (_options.PickupSeconds > 0 && !job.PickedUp)
+        {
+            job.PickedUp = true;
+            _clock.After(_options.PickupSeconds, () => Start(worker, job, bucket));
+            return;
+        }
         if (job.Request.AdapterId is { } adapter) worker.Use(adapter);
         if (!worker.Engine.Submit(job))
         {
@@ -151,6 +157,8 @@ public sealed class TwinFleet
         var shape = worker.Engine.PlanStep();
         if (shape is null) return;
         double seconds = _options.Cost.StepTime(shape, _options.Kernel).TotalSeconds;
+        if (_options.ConcurrentSteps is { } shared) seconds *= Math.Max(1, (_stepping + 1) / shared);
+        _stepping++;
         worker.Stepping = true;
         worker.BusySeconds += seconds;
         var finished = worker.JobDone ??= job => Finished(worker, job, BucketOf(job));
@@ -158,6 +166,7 @@ public sealed class TwinFleet
         {
             worker.Engine.CompleteStep(_clock.Now, finished);
             worker.Stepping = false;
+            _stepping--;
             Kick(worker);
         });
     }

@@ -36,6 +36,14 @@ public sealed record TwinOptions
 
     public double SloTtftSeconds { get; init; } = 1;
 
+    /// <summary>Steps that run at full speed at once, for a fleet sharing one machine (the in-process bench's workers share
+    /// two cores and one kernel pool): a step that starts while k workers step takes k ÷ this as long. Null: every worker
+    /// is its own machine.</summary>
+    public double? ConcurrentSteps { get; init; }
+
+    /// <summary>Fixed time from a job's delivery to its engine submission (bus, admission, tokenizer, adapter check).</summary>
+    public double PickupSeconds { get; init; }
+
     /// <summary>Stops the run this long after the last arrival even if jobs are left (an overloaded fleet never drains).</summary>
     public double DrainSeconds { get; init; } = 600;
 }

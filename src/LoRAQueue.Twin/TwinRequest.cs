@@ -13,6 +13,7 @@ public sealed record TwinJob(TwinRequest Request)
     public double? FinishedSeconds { get; set; }
     public int OutputTokens { get; set; }
     public int Preemptions { get; set; }
+    internal bool PickedUp { get; set; }
 
     public double? TtftSeconds => FirstTokenSeconds - Request.ArrivalSeconds;
 }

@@ -58,6 +58,19 @@ public sealed class TwinFleetTests
     }
 
     [Fact]
+    public void Workers_sharing_one_machine_slow_each_other_and_pickup_delays_the_start()
+    {
+        // Two workers, one step at full speed at a time: the second worker's step starts while the first steps, so it takes 2 × 0.1 s.
+        var result = new TwinFleet(Options(new FixedStep(0.1), workers: 2) with { ConcurrentSteps = 1, PickupSeconds = 0.01 }).Run(
+        [
+            new TwinRequest(1, 0, 4, 1, null, 0),
+            new TwinRequest(2, 0, 4, 1, null, 0),
+        ]);
+
+        Assert.Equal([0.11, 0.21], result.Ttfts.Select(t => Math.Round(t, 6)).Order());
+    }
+
+    [Fact]
     public void A_step_prices_each_adapter_as_one_segment_at_its_rank()
     {
         var cost = new FixedStep(0.01);

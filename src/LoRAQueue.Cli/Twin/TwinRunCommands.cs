@@ -14,10 +14,11 @@ internal static class TwinRunCommands
     private sealed record Common(Option<string> Trace, Option<string> Profile, Option<string> Kernel, Option<double> RateScale,
                                  Option<int> Seed, Option<double> Slo, Option<bool> Json, Option<string?> Plots, Option<int> Adapters,
                                  Option<double> Alpha, Option<string> Ranks, Option<int?> MaxBatchTokens, Option<int?> MaxRows,
-                                 Option<double> WindowSeconds, Option<int?> MaxSequences, Option<long?> KvTokens, Option<int> MaxAdapters)
+                                 Option<double> WindowSeconds, Option<int?> MaxSequences, Option<long?> KvTokens, Option<int> MaxAdapters,
+                                 Option<double?> ConcurrentSteps, Option<double> PickupMs)
     {
         public IEnumerable<Option> All => [Trace, Profile, Kernel, RateScale, Seed, Slo, Json, Plots, Adapters, Alpha, Ranks, MaxBatchTokens, MaxRows,
-                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters];
+                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters, ConcurrentSteps, PickupMs];
     }
 
     public static IEnumerable<Command> Create()
@@ -39,7 +40,9 @@ internal static class TwinRunCommands
             new Option<double>("--window") { Description = "The scheduler's placement window in seconds", DefaultValueFactory = _ => 60 },
             new Option<int?>("--max-sequences") { Description = "Sequences per engine step and prefetch per queue (default: the profile's max batch)" },
             new Option<long?>("--kv-tokens") { Description = "KV cache tokens per worker (default: the profile's)" },
-            new Option<int>("--max-adapters") { Description = "Adapters resident per worker (LoRAQueue:Worker:MaxResidentAdapters)", DefaultValueFactory = _ => 32 });
+            new Option<int>("--max-adapters") { Description = "Adapters resident per worker (LoRAQueue:Worker:MaxResidentAdapters)", DefaultValueFactory = _ => 32 },
+            new Option<double?>("--concurrent-steps") { Description = "The workers share one machine on which this many steps run at full speed at once (e.g. 1 for the in-process bench on 2 cores); unset: a machine each" },
+            new Option<double>("--pickup-ms") { Description = "Fixed time from a job's delivery to the engine (bus, admission, tokenizer)", DefaultValueFactory = _ => 0 });
 
         var workers = new Option<int>("--workers") { Description = "Workers in the fleet", Required = true };
         var policy = new Option<string>("--policy") { Description = $"Placement policy: {string.Join(", ", PlacementPolicies.Names)}", DefaultValueFactory = _ => "loraserve" };
@@ -150,6 +153,7 @@ internal static class TwinRunCommands
                     .DistinctBy(p => p.Key).ToDictionary()
                 : null,
             Drift = drift, SloTtftSeconds = slo,
+            ConcurrentSteps = parse.GetValue(common.ConcurrentSteps), PickupSeconds = parse.GetValue(common.PickupMs) / 1e3,
         });
         problem = null;
         return true;
