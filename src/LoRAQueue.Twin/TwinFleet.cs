@@ -58,13 +58,13 @@ public sealed class TwinFleet
         foreach (var r in requests.Where(r => r.AdapterId is not null)) _adapters.TryAdd(r.AdapterId!, (r.Rank, r.AdapterBytes));
         _operatingPoints = _options.OperatingPoints ?? OperatingPoints(requests);
         double lastArrival = requests.Count == 0 ? 0 : requests.Max(r => r.ArrivalSeconds);
-        int windows = (int)(lastArrival / WindowSeconds) + 2;
+        int buckets = (int)lastArrival + 2;
         foreach (var r in requests)
         {
             var job = new TwinJob(r);
             _jobs.Add(job);
             _clock.At(r.ArrivalSeconds, () => Arrive(job));
-            if (!_demand.TryGetValue(r.AdapterId ?? "", out _)) _demand[r.AdapterId ?? ""] = new double[windows];
+            if (!_demand.TryGetValue(r.AdapterId ?? "", out _)) _demand[r.AdapterId ?? ""] = new double[buckets];
         }
         for (double t = _options.CheckSeconds; t <= lastArrival + _options.CheckSeconds; t += _options.CheckSeconds)
             _clock.At(t, Place);
@@ -72,12 +72,13 @@ public sealed class TwinFleet
         return TwinResult.From(_options, _jobs, _workers, _placements, _adapterLoads, _refused, _clock, wall.Elapsed);
     }
 
-    private double WindowSeconds => _options.Drift.Window.TotalSeconds / _options.DemandWindows;
+    /// <summary>Demand is kept in 1-second buckets, as the gateway records it in Redis (LoRAQueue:LoadState:DemandBucketSeconds).</summary>
+    private const double DemandBucketSeconds = 1;
 
     private void Arrive(TwinJob job)
     {
         var r = job.Request;
-        _demand[r.AdapterId ?? ""][(int)(r.ArrivalSeconds / WindowSeconds)] += r.InputTokens + r.OutputTokens; // the gateway records it
+        _demand[r.AdapterId ?? ""][(int)(r.ArrivalSeconds / DemandBucketSeconds)] += r.InputTokens + r.OutputTokens; // the gateway records it
         int bucket = BucketOf(job);
         _queues[bucket].Enqueue(job);
         Dispatch(bucket);
@@ -214,13 +215,23 @@ public sealed class TwinFleet
         Switch();
     }
 
+    /// <summary>The snapshot the scheduler reads: each adapter's last <see cref="TwinOptions.DemandWindows"/> complete windows
+    /// of the drift window's length, rolling, ending at the start of the bucket in progress (RedisLoadState's
+    /// GetDemandWindowsAsync: the bucket in progress would read low), and every worker as its heartbeat reports it.</summary>
     private LoadSnapshot Snapshot()
     {
-        int current = (int)(_clock.Now / WindowSeconds);
+        int end = (int)(_clock.Now / DemandBucketSeconds); // exclusive
+        int perWindow = Math.Max(1, (int)Math.Round(_options.Drift.Window.TotalSeconds / DemandBucketSeconds));
+        int count = _options.DemandWindows;
         var adapters = _demand.Select(d =>
         {
-            var windows = Enumerable.Range(Math.Max(0, current - _options.DemandWindows + 1), Math.Min(_options.DemandWindows, current + 1))
-                .Select(i => i < d.Value.Length ? d.Value[i] / WindowSeconds : 0).ToList();
+            var windows = new double[count];
+            for (int w = 0; w < count; w++)
+            {
+                for (int b = end - perWindow * (count - w); b < end - perWindow * (count - w - 1); b++)
+                    if (b >= 0 && b < d.Value.Length) windows[w] += d.Value[b];
+                windows[w] /= perWindow * DemandBucketSeconds;
+            }
             var info = d.Key == "" ? (Rank: 0, Bytes: 0L) : _adapters[d.Key];
             return new AdapterDemand { Id = d.Key == "" ? null : d.Key, Rank = info.Rank, SizeBytes = info.Bytes, DemandWindows = windows };
         }).ToList();

@@ -15,10 +15,10 @@ internal static class TwinRunCommands
                                  Option<int> Seed, Option<double> Slo, Option<bool> Json, Option<string?> Plots, Option<int> Adapters,
                                  Option<double> Alpha, Option<string> Ranks, Option<int?> MaxBatchTokens, Option<int?> MaxRows,
                                  Option<double> WindowSeconds, Option<int?> MaxSequences, Option<long?> KvTokens, Option<int> MaxAdapters,
-                                 Option<double?> ConcurrentSteps, Option<double> PickupMs)
+                                 Option<double?> ConcurrentSteps, Option<double> PickupMs, Option<bool> ProfilePoints)
     {
         public IEnumerable<Option> All => [Trace, Profile, Kernel, RateScale, Seed, Slo, Json, Plots, Adapters, Alpha, Ranks, MaxBatchTokens, MaxRows,
-                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters, ConcurrentSteps, PickupMs];
+                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters, ConcurrentSteps, PickupMs, ProfilePoints];
     }
 
     public static IEnumerable<Command> Create()
@@ -42,7 +42,8 @@ internal static class TwinRunCommands
             new Option<long?>("--kv-tokens") { Description = "KV cache tokens per worker (default: the profile's)" },
             new Option<int>("--max-adapters") { Description = "Adapters resident per worker (LoRAQueue:Worker:MaxResidentAdapters)", DefaultValueFactory = _ => 32 },
             new Option<double?>("--concurrent-steps") { Description = "The workers share one machine on which this many steps run at full speed at once (e.g. 1 for the in-process bench on 2 cores); unset: a machine each" },
-            new Option<double>("--pickup-ms") { Description = "Fixed time from a job's delivery to the engine (bus, admission, tokenizer)", DefaultValueFactory = _ => 0 });
+            new Option<double>("--pickup-ms") { Description = "Fixed time from a job's delivery to the engine (bus, admission, tokenizer)", DefaultValueFactory = _ => 0 },
+            new Option<bool>("--profile-operating-points") { Description = "Plan with the profile's measured operating points instead of the cost model's at this trace's lengths" });
 
         var workers = new Option<int>("--workers") { Description = "Workers in the fleet", Required = true };
         var policy = new Option<string>("--policy") { Description = $"Placement policy: {string.Join(", ", PlacementPolicies.Names)}", DefaultValueFactory = _ => "loraserve" };
@@ -136,6 +137,7 @@ internal static class TwinRunCommands
         int? maxSequences = parse.GetValue(common.MaxSequences);
         long? kvTokens = parse.GetValue(common.KvTokens);
         int maxAdapters = parse.GetValue(common.MaxAdapters);
+        bool useProfilePoints = parse.GetValue(common.ProfilePoints);
         if (maxSequences is < 1 || kvTokens is < 16 || maxAdapters < 1) { problem = "--max-sequences, --kv-tokens and --max-adapters must be positive"; return false; }
         var load = profile.AdapterLoad;
         var drift = new DriftSettings { Window = TimeSpan.FromSeconds(parse.GetValue(common.WindowSeconds)) };
@@ -148,9 +150,10 @@ internal static class TwinRunCommands
             KvBlocks = (int)Math.Max(1, (kvTokens ?? profile.Capacity?.KvTokens ?? 65536) / blockSize), BlockSize = blockSize,
             MaxSequences = maxSequences ?? profile.Capacity?.MaxBatch ?? 32, MaxBatchTokens = maxBatchTokens, MaxResidentAdapters = maxAdapters,
             AdapterLoadSeconds = (bytes, _) => load is null ? 0.03 : load.ConstantMs / 1e3 + bytes / Math.Max(1, load.BandwidthGbs * 1e9),
-            OperatingPoints = profile.OperatingPoints is { TokensPerS.Count: > 0 } points
-                ? points.TokensPerS.ToDictionary(p => p.Key, p => p.Value).Prepend(new KeyValuePair<int, double>(0, points.TokensPerS.Values.Max()))
-                    .DistinctBy(p => p.Key).ToDictionary()
+            // As a live worker's estimator learns them from the jobs it runs: from the cost model at this trace's lengths. The
+            // profile's own points (measured at one request shape) only on request.
+            OperatingPoints = useProfilePoints && profile.OperatingPoints is { TokensPerS.Count: > 0 } points
+                ? points.TokensPerS.Prepend(new KeyValuePair<int, double>(0, points.TokensPerS.Values.Max())).DistinctBy(p => p.Key).ToDictionary()
                 : null,
             Drift = drift, SloTtftSeconds = slo,
             ConcurrentSteps = parse.GetValue(common.ConcurrentSteps), PickupSeconds = parse.GetValue(common.PickupMs) / 1e3,
