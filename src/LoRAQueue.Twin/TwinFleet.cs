@@ -64,8 +64,13 @@ public sealed class TwinFleet
             var job = new TwinJob(r);
             _jobs.Add(job);
             _clock.At(r.ArrivalSeconds, () => Arrive(job));
-            if (!_demand.TryGetValue(r.AdapterId ?? "", out _)) _demand[r.AdapterId ?? ""] = new double[buckets];
+            if (!_demand.TryGetValue(r.AdapterId ?? "", out var series)) _demand[r.AdapterId ?? ""] = series = new double[buckets + 1];
+            // What the gateway records at admission, by 1-second bucket; kept as running sums so a window is one subtraction.
+            // The scheduler only ever reads buckets that ended before its check, so knowing later ones early changes nothing.
+            series[(int)(r.ArrivalSeconds / DemandBucketSeconds) + 1] += r.InputTokens + r.OutputTokens;
         }
+        foreach (var series in _demand.Values)
+            for (int i = 1; i < series.Length; i++) series[i] += series[i - 1];
         for (double t = _options.CheckSeconds; t <= lastArrival + _options.CheckSeconds; t += _options.CheckSeconds)
             _clock.At(t, Place);
         _clock.Run(lastArrival + _options.DrainSeconds);
@@ -78,7 +83,6 @@ public sealed class TwinFleet
     private void Arrive(TwinJob job)
     {
         var r = job.Request;
-        _demand[r.AdapterId ?? ""][(int)(r.ArrivalSeconds / DemandBucketSeconds)] += r.InputTokens + r.OutputTokens; // the gateway records it
         int bucket = BucketOf(job);
         _queues[bucket].Enqueue(job);
         Dispatch(bucket);
@@ -225,12 +229,13 @@ public sealed class TwinFleet
         int count = _options.DemandWindows;
         var adapters = _demand.Select(d =>
         {
+            var sums = d.Value; // sums[i] = tokens of buckets 0 … i−1
+            double Upto(int bucket) => sums[Math.Clamp(bucket, 0, sums.Length - 1)];
             var windows = new double[count];
             for (int w = 0; w < count; w++)
             {
-                for (int b = end - perWindow * (count - w); b < end - perWindow * (count - w - 1); b++)
-                    if (b >= 0 && b < d.Value.Length) windows[w] += d.Value[b];
-                windows[w] /= perWindow * DemandBucketSeconds;
+                int from = end - perWindow * (count - w), to = from + perWindow;
+                windows[w] = (Upto(to) - Upto(from)) / (perWindow * DemandBucketSeconds);
             }
             var info = d.Key == "" ? (Rank: 0, Bytes: 0L) : _adapters[d.Key];
             return new AdapterDemand { Id = d.Key == "" ? null : d.Key, Rank = info.Rank, SizeBytes = info.Bytes, DemandWindows = windows };
