@@ -1,23 +1,5 @@
 namespace LoRAQueue.Workloads.Tests;
 
-/// <summary>A directory of fixture files the test writes itself, deleted with everything in it on dispose.</summary>
-public sealed class TempDirectory : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("loraqueue-workloads-tests-").FullName;
-
-    public string File(string name, string contents)
-    {
-        var path = System.IO.Path.Combine(Path, name);
-        System.IO.File.WriteAllText(path, contents);
-        return path;
-    }
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}
-
 /// <summary>
 /// The real traces (SOURCES.md) live outside the repository, in $LORAQUEUE_TRACE_DATA or /work/shared/data. Tests that
 /// read them are skipped, saying why, where the file is absent; nothing in the suite needs them.

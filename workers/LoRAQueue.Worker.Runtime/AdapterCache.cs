@@ -92,9 +92,13 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         lock (_lock)
         {
             _needed = new HashSet<string>(adapterIds, StringComparer.Ordinal);
-            fetcher.Cache.SetNeeded(_needed.Select(id => _digests.GetValueOrDefault(id)).OfType<string>());
+            ShareNeededDigestsLocked();
         }
     }
+
+    /// <summary>The host cache keeps the needed adapters' bytes by digest: those whose digest is known so far.</summary>
+    private void ShareNeededDigestsLocked() =>
+        fetcher.Cache.SetNeeded(_needed.Select(id => _digests.GetValueOrDefault(id)).OfType<string>());
 
     /// <summary>Makes the adapter resident; <paramref name="cause"/> ("job", "placement") labels a pull it starts. The result's
     /// <see cref="AdapterLookup.Load"/> says "active" with 0 ms when it was resident already, else where this load read it
@@ -167,7 +171,7 @@ public sealed class AdapterCache(EngineRuntime runtime, IAdapterRegistry registr
         lock (_lock)
         {
             _digests[adapterId] = manifest.Digest;
-            if (_needed.Contains(adapterId)) fetcher.Cache.SetNeeded(_needed.Select(id => _digests.GetValueOrDefault(id)).OfType<string>());
+            if (_needed.Contains(adapterId)) ShareNeededDigestsLocked();
         }
         if (manifest.Digest != record.Digest)
             return new AdapterLookup(false, $"adapter '{adapterId}': its registered files do not hash to its registered digest: register it again", record);

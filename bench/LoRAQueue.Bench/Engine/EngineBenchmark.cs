@@ -221,7 +221,10 @@ public static class EngineBenchmark
         return 2.0 * tokens * largest.Rows * largest.Cols / best / 1e9;
     }
 
-    private static InferenceEngine NewEngine(LlamaModel model, int sequences, int tokensPerSequence, int maxBatchTokens)
+    /// <summary>An engine whose KV cache holds exactly <paramref name="sequences"/> of <paramref name="tokensPerSequence"/> tokens
+    /// (plus one block); the step sweep uses it too.</summary>
+    internal static InferenceEngine NewEngine(LlamaModel model, int sequences, int tokensPerSequence, int maxBatchTokens,
+                                              LoraKernelKind kernel = LoraKernelKind.Segmented)
     {
         const int blockSize = 16;
         long blocks = sequences * (long)((tokensPerSequence + blockSize - 1) / blockSize) + 1;
@@ -231,6 +234,7 @@ public static class EngineBenchmark
             BlockSize = blockSize,
             MaxBatchTokens = maxBatchTokens,
             MaxSequences = Math.Max(sequences, 1),
+            LoraKernel = kernel == LoraKernelKind.Padded ? MultiLoraKernels.Padded : MultiLoraKernels.Segmented,
         });
     }
 

@@ -126,20 +126,6 @@ public static class StepSweep
         return new SweepAdapter($"r{rank}-{index}", LoraAdapter.Load(dir, model.Config), rank);
     }
 
-    static InferenceEngine NewEngine(LlamaModel model, int sequences, int tokensPerSequence, int maxBatchTokens, LoraKernelKind kernel)
-    {
-        const int blockSize = 16;
-        long blocks = sequences * (long)((tokensPerSequence + blockSize - 1) / blockSize) + 1;
-        return new InferenceEngine(model, null, new EngineOptions
-        {
-            KvCacheBytes = blocks * PagedKvCache.BytesPerBlock(model.Config, blockSize),
-            BlockSize = blockSize,
-            MaxBatchTokens = maxBatchTokens,
-            MaxSequences = Math.Max(sequences, 1),
-            LoraKernel = kernel == LoraKernelKind.Padded ? MultiLoraKernels.Padded : MultiLoraKernels.Segmented,
-        });
-    }
-
     sealed record DecodeConfig(string Label, int Prompt, Func<int, SweepAdapter?> AdapterOf, LoraKernelKind Kernel);
 
     /// <summary>Every configuration's levels, stepped round-robin; points in configuration order, largest batch first.</summary>
@@ -154,7 +140,7 @@ public static class StepSweep
             var adapterOf = new List<SweepAdapter?[]>();
             foreach (var config in configs)
             {
-                var engine = NewEngine(model, largest, config.Prompt + decodeSteps + 2, Math.Max(largest * config.Prompt, 64), config.Kernel);
+                var engine = EngineBenchmark.NewEngine(model, largest, config.Prompt + decodeSteps + 2, Math.Max(largest * config.Prompt, 64), config.Kernel);
                 engines.Add(engine);
                 var ofSequence = Enumerable.Range(0, largest).Select(config.AdapterOf).ToArray();
                 adapterOf.Add(ofSequence);
@@ -230,7 +216,7 @@ public static class StepSweep
             var labels = cases.Select((c, i) => c.Adapter is null ? $"prefill {tokens[i]}" : $"prefill {tokens[i]} rank {c.Adapter.Rank}").ToArray();
             for (int i = 0; i < cases.Count; i++)
             {
-                var engine = NewEngine(model, 1, tokens[i] + 1, tokens[i], LoraKernelKind.Segmented);
+                var engine = EngineBenchmark.NewEngine(model, 1, tokens[i] + 1, tokens[i], LoraKernelKind.Segmented);
                 engines.Add(engine);
                 if (cases[i].Adapter is { } a) engine.LoadAdapter(a.Id, a.Adapter);
             }

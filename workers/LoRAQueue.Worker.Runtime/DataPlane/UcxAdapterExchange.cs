@@ -93,9 +93,12 @@ public sealed class UcxAdapterExchange(UcxNode node, RedisLoadState directory, s
             .Select(h => new PeerSource(this, h))];
     }
 
+    /// <summary>One endpoint per holder process: a worker restarted under the same id has a new UCX address.</summary>
+    private static string PeerKey(AdapterHolder holder) => $"{holder.Worker}/{Convert.ToHexString(holder.UcxAddress)}";
+
     private Task<UcxPeer> Connect(AdapterHolder holder)
     {
-        string key = $"{holder.Worker}/{Convert.ToHexString(holder.UcxAddress)}";
+        string key = PeerKey(holder);
         lock (_lock)
         {
             if (!_peers.TryGetValue(key, out var peer) || peer.IsFaulted) _peers[key] = peer = node.ConnectAsync(holder.UcxAddress);
@@ -106,7 +109,7 @@ public sealed class UcxAdapterExchange(UcxNode node, RedisLoadState directory, s
     /// <summary>Closes the endpoint to a peer that failed or was given up on; its requests end, so nothing more is written.</summary>
     private async Task DropAsync(AdapterHolder holder)
     {
-        string key = $"{holder.Worker}/{Convert.ToHexString(holder.UcxAddress)}";
+        string key = PeerKey(holder);
         Task<UcxPeer>? peer;
         lock (_lock)
             if (_peers.Remove(key, out peer) is false) return;
