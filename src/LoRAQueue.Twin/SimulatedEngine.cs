@@ -29,6 +29,7 @@ public sealed class SimulatedEngine
 
     public int MaxContextTokens { get; }
     public int Unfinished => _jobs.Count;
+    public int Waiting => _scheduler.WaitingCount;
     public bool HasWork => _scheduler.RunningCount + _scheduler.WaitingCount > 0;
     public int KvBlocksUsed => _blocks.UsedBlocks;
 

@@ -13,6 +13,12 @@ internal sealed class SimulatedWorker(string id, SimulatedEngine engine, int max
     /// <summary>Rank buckets consumed; 0 = lora-base.</summary>
     public HashSet<int> Queues { get; set; } = [];
     public Dictionary<int, int> Delivered { get; } = [];
+    /// <summary>Prefetch per queue when the placement sets it (weighted prefetch); otherwise the fleet's.</summary>
+    public Dictionary<int, int> Prefetch { get; set; } = [];
+    /// <summary>Jobs delivered but not yet in the engine (adapter loading, pick-up).</summary>
+    public int Arriving { get; set; }
+    /// <summary>Jobs this worker holds that its engine is not running yet.</summary>
+    public int Backlog => Arriving + Engine.Waiting;
     public Dictionary<string, List<Action>> Loading { get; } = new(StringComparer.Ordinal);
     public bool Stepping { get; set; }
     /// <summary>The end of a step, made once per worker (a step is the twin's most frequent event).</summary>

@@ -31,6 +31,7 @@ public sealed class TwinFleet
     private readonly List<TwinPlacement> _placements = [];
     private PlacementMemory _memory = PlacementMemory.None;
     private IReadOnlyDictionary<int, double> _operatingPoints = new Dictionary<int, double>();
+    private readonly int _prefetch;
     private int _adapterLoads, _refused, _stepping;
 
     public TwinFleet(TwinOptions options)
@@ -38,6 +39,7 @@ public sealed class TwinFleet
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Workers);
         _options = options;
+        _prefetch = options.Prefetch ?? options.MaxSequences;
         _step = new PlacementStep(PlacementPolicies.Create(options.Policy), new DriftDetector(options.Drift));
         _forecaster = new DemandForecaster(options.DemandWindows);
         _consumers = new SimulatedWorker[options.Workers];
@@ -97,7 +99,8 @@ public sealed class TwinFleet
             // The consumers with credit, in worker order; the broker serves them in turn.
             int count = 0;
             foreach (var w in _workers)
-                if (w.Queues.Contains(bucket) && w.Delivered.GetValueOrDefault(bucket) < _options.MaxSequences) _consumers[count++] = w;
+                if (w.Queues.Contains(bucket) && w.Delivered.GetValueOrDefault(bucket) < w.Prefetch.GetValueOrDefault(bucket, _prefetch) && (_options.MaxBacklog is not { } most || w.Backlog < most))
+                    _consumers[count++] = w;
             if (count == 0) return;
             int turn = _nextConsumer.GetValueOrDefault(bucket) % count;
             _nextConsumer[bucket] = turn + 1;
@@ -110,6 +113,7 @@ public sealed class TwinFleet
     private void Deliver(SimulatedWorker worker, TwinJob job, int bucket)
     {
         job.Worker = worker.Id;
+        worker.Arriving++;
         var adapter = job.Request.AdapterId;
         if (adapter is null || worker.IsResident(adapter))
         {
@@ -147,6 +151,7 @@ public sealed class TwinFleet
             return;
         }
         if (job.Request.AdapterId is { } adapter) worker.Use(adapter);
+        worker.Arriving--;
         if (!worker.Engine.Submit(job))
         {
             _refused++;
@@ -173,7 +178,25 @@ public sealed class TwinFleet
             worker.Stepping = false;
             _stepping--;
             Kick(worker);
+            if (_options.MaxBacklog is not null) PullFor(worker);
         });
+    }
+
+    /// <summary>Load-aware credit: the worker's engine took its backlog into a step, so it asks its queues for more, the
+    /// queue whose oldest message waited longest first.</summary>
+    private void PullFor(SimulatedWorker worker)
+    {
+        while (worker.Backlog < _options.MaxBacklog)
+        {
+            int best = -1;
+            double oldest = double.MaxValue;
+            foreach (int q in worker.Queues)
+                if (_queues[q].Count > 0 && _queues[q].Peek().Request.ArrivalSeconds < oldest && worker.Delivered.GetValueOrDefault(q) < worker.Prefetch.GetValueOrDefault(q, _prefetch))
+                    (best, oldest) = (q, _queues[q].Peek().Request.ArrivalSeconds);
+            if (best < 0) return;
+            worker.Delivered[best] = worker.Delivered.GetValueOrDefault(best) + 1;
+            Deliver(worker, _queues[best].Dequeue(), best);
+        }
     }
 
     private int BucketOf(TwinJob job) => job.Request.AdapterId is null ? 0 : _buckets.BucketOf(job.Request.Rank);
@@ -198,7 +221,27 @@ public sealed class TwinFleet
         _memory = new PlacementMemory(outcome.Plan, epoch, outcome.Signature, now);
         _placements.Add(new TwinPlacement(_clock.Now, epoch, outcome.Drift.Reason.ToString(),
             outcome.Plan!.Workers.ToDictionary(w => w.Id, w => (IReadOnlyList<int>)[.. w.RankQueues])));
+        if (_options.WeightedPrefetch) SetPrefetch(outcome.Plan, snapshot);
         foreach (var change in outcome.Changes!) Apply(_workers.Single(w => w.Id == change.Worker), change, epoch);
+    }
+
+    /// <summary>Weighted prefetch: each worker's credit on a queue ∝ the share of its planned tokens/s that queue carries.</summary>
+    private void SetPrefetch(PlacementPlan plan, LoadSnapshot snapshot)
+    {
+        var demand = snapshot.Adapters.ToDictionary(a => a.Id ?? "", a => a.DemandWindows.Count == 0 ? 0 : a.DemandWindows[^1], StringComparer.Ordinal);
+        foreach (var placement in plan.Workers)
+        {
+            var perQueue = new Dictionary<int, double>();
+            foreach (var (adapter, share) in placement.AdapterShares)
+            {
+                int bucket = _buckets.BucketOf(_adapters[adapter].Rank);
+                perQueue[bucket] = perQueue.GetValueOrDefault(bucket) + share * demand.GetValueOrDefault(adapter);
+            }
+            if (placement.BaseShare is { } b) perQueue[0] = perQueue.GetValueOrDefault(0) + b * demand.GetValueOrDefault("");
+            double total = perQueue.Values.Sum();
+            var worker = _workers.Single(w => w.Id == placement.Id);
+            worker.Prefetch = total <= 0 ? [] : perQueue.ToDictionary(q => q.Key, q => Math.Max(1, (int)Math.Ceiling(_prefetch * q.Value / total)));
+        }
     }
 
     /// <summary>A worker's part: its new adapters resident first (make before break), then the queues switch, then evictions.</summary>

@@ -19,6 +19,14 @@ public sealed record TwinOptions
     /// <summary>Sequences running at once; also each rank queue's prefetch per worker, as in the worker.</summary>
     public int MaxSequences { get; init; } = 16;
     public int MaxResidentAdapters { get; init; } = 32;
+    /// <summary>Messages a worker may hold unacknowledged per rank queue (the live worker's is MaxSequences); null: MaxSequences.</summary>
+    public int? Prefetch { get; init; }
+    /// <summary>Load-aware credit: a worker takes another message only while it holds fewer than this many jobs its engine
+    /// is not running yet (so a busy worker leaves the queue to idle ones); null: prefetch credit alone, as the live worker.</summary>
+    public int? MaxBacklog { get; init; }
+    /// <summary>Each worker's prefetch per rank queue in proportion to the share of its planned load that queue carries (at
+    /// least 1): the plan's routing weights enforced through credit. False: the same prefetch on every queue.</summary>
+    public bool WeightedPrefetch { get; init; }
     /// <summary>Bytes a worker gives to resident adapters (the policy's memory bound).</summary>
     public long AdapterMemoryBytes { get; init; } = 8L << 30;
 

@@ -36,6 +36,8 @@ public sealed record TwinResult
     public required IReadOnlyList<TwinPlacement> Placements { get; init; }
     /// <summary>Each completed request's TTFT in seconds, in arrival order (for CDF plots); not printed by default.</summary>
     [JsonIgnore] public IReadOnlyList<double> Ttfts { get; init; } = [];
+    /// <summary>Every request's fate, in the trace's order (for `--requests-out`); not printed.</summary>
+    [JsonIgnore] public IReadOnlyList<TwinJob> Jobs { get; init; } = [];
 
     internal static TwinResult From(TwinOptions options, IReadOnlyList<TwinJob> jobs, IReadOnlyList<SimulatedWorker> workers,
                                     IReadOnlyList<TwinPlacement> placements, int adapterLoads, int refused, EventQueue clock, TimeSpan wall)
@@ -74,6 +76,7 @@ public sealed record TwinResult
                 [.. w.Queues.Where(q => q != 0).Order()], w.Queues.Contains(0)))],
             Placements = placements,
             Ttfts = ttfts,
+            Jobs = jobs,
         };
     }
 

@@ -30,7 +30,8 @@ public sealed class TwinRunCommandTests : IDisposable
     public async Task Run_prints_the_contracted_json_and_completes_every_request()
     {
         var result = await CliRun.InvokeAsync("twin", "run", "--trace", Trace(), "--workers", "2", "--policy", "loraserve", "--profile", "a100",
-                                              "--kernel", "padded", "--slo-ttft", "0.5", "--json", "--plots", _dir);
+                                              "--kernel", "padded", "--slo-ttft", "0.5", "--json", "--plots", _dir,
+                                              "--requests-out", Path.Combine(_dir, "requests.csv"));
 
         Assert.True(result.ExitCode == 0, result.ToString());
         using var json = JsonDocument.Parse(result.Output);
@@ -41,6 +42,10 @@ public sealed class TwinRunCommandTests : IDisposable
         Assert.Equal(120, root.GetProperty("completed").GetInt32());
         Assert.Equal("padded", root.GetProperty("kernel").GetString());
         Assert.True(File.Exists(Path.Combine(_dir, "ttft-cdf.png")));
+        var lines = File.ReadAllLines(Path.Combine(_dir, "requests.csv"));
+        Assert.StartsWith("request,adapter,rank,input_tokens,output_tokens,arrival_s,worker,first_token_s,finished_s,ttft_s", lines[0]);
+        Assert.Equal(121, lines.Length);
+        Assert.All(lines.Skip(1), l => Assert.Matches(@"^\d+,[^,]+,\d+,\d+,\d+,[\d.]+,w[12],[\d.]+,[\d.]+,[\d.]+,\d+$", l));
     }
 
     [Fact]
@@ -64,6 +69,35 @@ public sealed class TwinRunCommandTests : IDisposable
         Assert.Equal(["loraserve", "replicate-all"], policies.Select(p => p.GetProperty("policy").GetString()));
         Assert.All(policies, p => Assert.True(p.GetProperty("workers_needed").GetInt32() >= 1));
         Assert.All(policies, p => Assert.True(p.GetProperty("slo_attainment").GetDouble() >= 0.9));
+    }
+
+    [Fact]
+    public async Task Sweep_reports_each_policys_throughput_at_the_slo_and_draws_it_against_rate()
+    {
+        var result = await CliRun.InvokeAsync("twin", "sweep", "--trace", Trace(), "--workers", "1", "--policies", "loraserve,replicate-all",
+                                              "--rate-scales", "1,40", "--slo-ttft", "0.5", "--max-backlog", "4", "--json", "--plots", _dir);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var root = JsonDocument.Parse(result.Output).RootElement;
+        Assert.Equal(1, root.GetProperty("workers").GetInt32());
+        var policies = root.GetProperty("policies").EnumerateArray().ToList();
+        Assert.Equal(["loraserve", "replicate-all"], policies.Select(p => p.GetProperty("policy").GetString()));
+        foreach (var policy in policies)
+        {
+            var points = policy.GetProperty("points").EnumerateArray().ToList();
+            Assert.True(points.Count > 2, "the search refines between the two rates"); // 2 req/s is easy for an A100, 80 req/s is not
+            Assert.True(points[0].GetProperty("meets_slo").GetBoolean());
+            Assert.False(points[^1].GetProperty("meets_slo").GetBoolean());
+            double best = policy.GetProperty("rate_at_slo_rps").GetDouble();
+            Assert.Contains(points, p => p.GetProperty("meets_slo").GetBoolean() && p.GetProperty("offered_rps").GetDouble() == best);
+            Assert.All(points.Where(p => p.GetProperty("meets_slo").GetBoolean()), p => Assert.True(p.GetProperty("offered_rps").GetDouble() <= best));
+        }
+        foreach (var png in new[] { "throughput-vs-rate.png", "ttft-p95-vs-rate.png", "slo-attainment-vs-rate.png" })
+            Assert.True(File.Exists(Path.Combine(_dir, png)), png);
+
+        var bad = await CliRun.InvokeAsync("twin", "sweep", "--trace", Trace(), "--workers", "1", "--rate-scales", "1,fast");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("'fast'", bad.Error);
     }
 
     [Fact]

@@ -70,6 +70,29 @@ public sealed class TwinFleetTests
         Assert.Equal([0.11, 0.21], result.Ttfts.Select(t => Math.Round(t, 6)).Order());
     }
 
+    [Theory]
+    [InlineData(null, "w1", 4.5)] // prefetch credit alone: w1 takes r4 in its turn and runs it after r0 and r2
+    [InlineData(1, "w2", 2.5)]    // load-aware: w1 already holds r2 waiting, so r4 waits for w2, which runs it at t = 2
+    public void Load_aware_credit_leaves_a_job_to_the_worker_that_can_start_it(int? maxBacklog, string r4Worker, double r4Ttft)
+    {
+        // One sequence per engine, 1 s a step. r0 (three tokens) keeps w1 busy until t = 3; r1 frees w2 at t = 1.
+        var options = Options(new FixedStep(1), workers: 2) with { MaxSequences = 1, Prefetch = 4, MaxBacklog = maxBacklog, CheckSeconds = 100 };
+        var result = new TwinFleet(options).Run(
+        [
+            new TwinRequest(0, 0, 1, 3, null, 0),
+            new TwinRequest(1, 0, 1, 1, null, 0),
+            new TwinRequest(2, 0.5, 1, 1, null, 0),
+            new TwinRequest(3, 0.5, 1, 1, null, 0),
+            new TwinRequest(4, 0.5, 1, 1, null, 0),
+        ]);
+
+        var jobs = result.Jobs.ToDictionary(j => j.Request.Id);
+        Assert.Equal(["w1", "w2", "w1", "w2", r4Worker], jobs.Values.OrderBy(j => j.Request.Id).Select(j => j.Worker));
+        Assert.Equal(r4Ttft, jobs[4].TtftSeconds!.Value, 6);
+        Assert.Equal(3.5, jobs[2].TtftSeconds!.Value, 6); // behind r0 on w1 either way
+        Assert.Equal(1.5, jobs[3].TtftSeconds!.Value, 6);
+    }
+
     [Fact]
     public void A_step_prices_each_adapter_as_one_segment_at_its_rank()
     {
@@ -145,5 +168,54 @@ public sealed class TwinCapacityTests
         Assert.Equal(expected, answer.WorkersNeeded);
         Assert.Equal(1.0, answer.SloAttainment);
         Assert.Contains(answer.Probes, p => p.Workers == expected - 1 && p.SloAttainment < 1); // the one below fails
+    }
+}
+
+public sealed class TwinSweepTests
+{
+    private sealed class OneSecondPerStep : IStepCostModel
+    {
+        public string Name => "1 s";
+        public TimeSpan StepTime(StepShape step, LoraKernelKind kernel) => TimeSpan.FromSeconds(1);
+    }
+
+    /// <summary>One worker serving one single-token request a second; the trace offers one a second.</summary>
+    private static readonly List<TwinRequest> OnePerSecond = [.. Enumerable.Range(0, 10).Select(i => new TwinRequest(i, i, 1, 1, null, 0))];
+
+    private static readonly TwinOptions OneWorker = new()
+    {
+        Workers = 1, Policy = "replicate-all", Cost = new OneSecondPerStep(), MaxSequences = 1, SloTtftSeconds = 1.001, // TTFT is exactly 1 s up to rounding
+        OperatingPoints = new Dictionary<int, double> { [0] = 1 }, CheckSeconds = 100,
+    };
+
+    [Fact]
+    public void The_throughput_at_the_slo_is_found_between_the_last_rate_that_met_it_and_the_first_that_did_not()
+    {
+        // Up to one request a second every request's first token comes 1 s after it arrives; any faster and the second waits.
+        var series = TwinSweep.Run(OnePerSecond, OneWorker, [0.5, 2], attainment: 1, refineSteps: 4);
+
+        // Bisection between 0.5 (met) and 2 (missed): 1.25 ✗, 0.875 ✓, 1.0625 ✗, 0.96875 ✓.
+        Assert.Equal([0.5, 0.875, 0.96875, 1.0625, 1.25, 2], series.Points.Select(p => p.RateScale));
+        Assert.Equal(0.96875, series.RateScaleAtSlo);
+        var best = series.Points.Single(p => p.RateScale == 0.96875);
+        Assert.Equal(best.ThroughputRps, series.ThroughputAtSloRps);
+        Assert.Equal(best.OfferedRps, series.RateAtSloRps);
+        Assert.Equal(Math.Round(10 * 0.96875 / 9, 3), best.OfferedRps);
+        Assert.All(series.Points, p => Assert.Equal(p.RateScale <= 1, p.MeetsSlo));
+        Assert.False(series.LowerBound);
+    }
+
+    [Fact]
+    public void A_sweep_whose_every_rate_meets_the_slo_reports_a_lower_bound_and_one_that_never_does_reports_none()
+    {
+        var easy = TwinSweep.Run(OnePerSecond, OneWorker, [0.25, 0.5], attainment: 1);
+        Assert.True(easy.LowerBound);
+        Assert.Equal(0.5, easy.RateScaleAtSlo);
+
+        var hard = TwinSweep.Run(OnePerSecond, OneWorker with { SloTtftSeconds = 0.5 }, [0.25, 0.5], attainment: 1);
+        Assert.Null(hard.RateAtSloRps);
+        Assert.Equal(2, hard.Points.Count); // nothing to refine
+
+        Assert.Throws<ArgumentException>(() => TwinSweep.Run(OnePerSecond, OneWorker, [0], attainment: 1));
     }
 }

@@ -6,7 +6,7 @@ using LoRAQueue.InProcess;
 namespace LoRAQueue.Bench;
 
 /// <summary>One rank bucket's jobs in a run. TTFT runs from submission to the first token (rank-queue wait included).</summary>
-public sealed record BucketLatency(int Bucket, int Jobs, int Completed, double? TtftP50Ms, double? TtftP99Ms);
+public sealed record BucketLatency(int Bucket, int Jobs, int Completed, double? TtftP50Ms, double? TtftP95Ms, double? TtftP99Ms);
 
 /// <summary>What a worker was told to do in a run, what it measured (<see cref="OperatingPointMeasurement"/>: the points the
 /// policy planned from, and the uncapped decode rate per rank) and what it did.</summary>
@@ -17,7 +17,7 @@ public sealed record WorkerAssignment(string Worker, IReadOnlyList<string> Queue
 /// <summary>One policy × kernel run. Throughput is output tokens over the makespan (first submission → last completion).</summary>
 public sealed record RunResult(
     string Policy, string Kernel, int Submitted, int Completed, int Failed, int Unfinished, int DuplicateCompletions,
-    long OutputTokens, double MakespanSeconds, double OutputTokensPerS, double? TtftP50Ms, double? TtftP99Ms,
+    long OutputTokens, double MakespanSeconds, double OutputTokensPerS, double? TtftP50Ms, double? TtftP95Ms, double? TtftP99Ms,
     IReadOnlyList<BucketLatency> Buckets, double? TargetUtil, IReadOnlyDictionary<int, int> Budgets,
     IReadOnlyList<WorkerAssignment> Placement, string? Problem, IReadOnlyList<AdapterPullRow> Pulls,
     IReadOnlyDictionary<string, int> JobAdapterSources)
@@ -46,7 +46,7 @@ public sealed record RunResult(
             var done = completed.Where(e => e.RankBucket == b).ToList();
             var ttft = done.Select(Ttft).ToList();
             return new BucketLatency(b, bucketOf.Values.Count(v => v == b), done.Count,
-                Percentiles.Of(ttft, 0.50), Percentiles.Of(ttft, 0.99));
+                Percentiles.Of(ttft, 0.50), Percentiles.Of(ttft, 0.95), Percentiles.Of(ttft, 0.99));
         }).ToList();
         var all = completed.Select(Ttft).ToList();
         var placement = plan.Workers.Select(w => new WorkerAssignment(w.Id,
@@ -58,7 +58,7 @@ public sealed record RunResult(
         return new RunResult(policy, kernel, submitted.Count, completed.Count, failedIds.Count,
             submitted.Count - finished, recorder.Duplicates,
             tokens, Math.Round(makespan, 2), makespan > 0 ? Math.Round(tokens / makespan, 1) : 0,
-            Percentiles.Of(all, 0.50), Percentiles.Of(all, 0.99), buckets,
+            Percentiles.Of(all, 0.50), Percentiles.Of(all, 0.95), Percentiles.Of(all, 0.99), buckets,
             plan.TargetUtil is { } t ? Math.Round(t, 3) : null, plan.Budgets, placement, problem, pulls,
             // Where each completed job's adapter was when it arrived: active (loaded), host cache, peer or store.
             completed.Where(e => e.AdapterLoad is not null).GroupBy(e => e.AdapterLoad!.Source).ToDictionary(g => g.Key, g => g.Count()));

@@ -51,7 +51,7 @@ public static class PlacementBenchmark
                 var run = await RunOnceAsync(policy, kernel, options, assets, workload, log, m => status.Report($"{prefix} {m}"), ct);
                 runs.Add(run);
                 status.Report(string.Create(CultureInfo.InvariantCulture,
-                    $"{prefix} {run.Completed}/{run.Submitted} completed, {run.OutputTokensPerS:F1} output tokens/s, TTFT p50 {run.TtftP50Ms:F0} ms, p99 {run.TtftP99Ms:F0} ms{(run.Problem is null ? "" : $" — {run.Problem}")}"));
+                    $"{prefix} {run.Completed}/{run.Submitted} completed, {run.OutputTokensPerS:F1} output tokens/s, TTFT p50 {run.TtftP50Ms:F0} ms, p95 {run.TtftP95Ms:F0} ms, p99 {run.TtftP99Ms:F0} ms{(run.Problem is null ? "" : $" — {run.Problem}")}"));
             }
         return new PlacementBenchReport(assets.ModelPath, workload.Description, options.Workers, workload.Rate, options.Duration.TotalSeconds,
             options.Seed, workload.Jobs.Count, options.MaxSequences, ThreadBudget(options.MaxSequences), runs,

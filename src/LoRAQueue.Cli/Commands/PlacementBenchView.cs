@@ -50,11 +50,11 @@ internal static class PlacementBenchView
         console.MarkupLineInterpolated(
             $"[bold]{run.Policy} × {run.Kernel}[/]: {run.Completed}/{run.Submitted} completed ({run.Failed} failed, {run.Unfinished} unfinished, {run.DuplicateCompletions} duplicates), {run.OutputTokens} output tokens in {run.MakespanSeconds:F1} s = {run.OutputTokensPerS:F1} tokens/s");
         if (run.Problem is { } problem) console.MarkupLineInterpolated($"[red]{problem}[/]");
-        var buckets = new Table().AddColumns("rank bucket", "jobs", "completed", "TTFT p50 ms", "TTFT p99 ms");
+        var buckets = new Table().AddColumns("rank bucket", "jobs", "completed", "TTFT p50 ms", "TTFT p95 ms", "TTFT p99 ms");
         foreach (var b in run.Buckets)
-            buckets.AddRow(b.Bucket.ToString(CultureInfo.InvariantCulture), Int(b.Jobs), Int(b.Completed), Ms(b.TtftP50Ms), Ms(b.TtftP99Ms));
-        buckets.AddRow("[bold]all[/]", Int(run.Submitted), Int(run.Completed), Ms(run.TtftP50Ms), Ms(run.TtftP99Ms));
-        for (int c = 1; c < 5; c++) buckets.Columns[c].RightAligned();
+            buckets.AddRow(b.Bucket.ToString(CultureInfo.InvariantCulture), Int(b.Jobs), Int(b.Completed), Ms(b.TtftP50Ms), Ms(b.TtftP95Ms), Ms(b.TtftP99Ms));
+        buckets.AddRow("[bold]all[/]", Int(run.Submitted), Int(run.Completed), Ms(run.TtftP50Ms), Ms(run.TtftP95Ms), Ms(run.TtftP99Ms));
+        for (int c = 1; c < 6; c++) buckets.Columns[c].RightAligned();
         console.Write(buckets);
 
         var workers = new Table().AddColumns("worker", "rank queues", "adapters", "expected load", "OP tok/s (r8 … r128)",

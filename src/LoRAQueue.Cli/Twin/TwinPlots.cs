@@ -30,18 +30,30 @@ internal static class TwinPlots
         return Save(plot, directory, name);
     }
 
-    /// <summary>Throughput (requests/s completed) against offered rate, one line per policy.</summary>
-    public static string ThroughputVsRate(string directory, string name, IReadOnlyList<(string Label, IReadOnlyList<(double Rate, double Throughput)> Points)> series)
+    /// <summary>A figure against offered rate (requests/s), one line per policy: throughput, TTFT p95, attainment.</summary>
+    /// <param name="logY">A log axis (TTFT: seconds near the SLO and minutes past the knee on one plot).</param>
+    public static string AgainstRate(string directory, string name, string title, string yLabel,
+                                     IReadOnlyList<(string Label, IReadOnlyList<(double Rate, double Value)> Points)> series, double? target = null,
+                                     bool logY = false)
     {
         var plot = new Plot();
+        double Y(double v) => logY ? Math.Log10(Math.Max(v, 1e-3)) : v;
         foreach (var (label, points) in series)
         {
-            var line = plot.Add.Scatter(points.Select(p => p.Rate).ToArray(), points.Select(p => p.Throughput).ToArray());
+            var line = plot.Add.Scatter(points.Select(p => p.Rate).ToArray(), points.Select(p => Y(p.Value)).ToArray());
             line.LegendText = label;
         }
-        plot.Title("Throughput against request rate");
+        if (logY)
+            plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => $"{Math.Pow(10, v):0.###}" };
+        if (target is { } t)
+        {
+            var mark = plot.Add.HorizontalLine(Y(t));
+            mark.LinePattern = LinePattern.Dashed;
+            mark.LegendText = $"target {t:0.###}";
+        }
+        plot.Title(title);
         plot.XLabel("offered requests/s");
-        plot.YLabel("completed requests/s");
+        plot.YLabel(yLabel);
         plot.ShowLegend(Alignment.UpperLeft);
         return Save(plot, directory, name);
     }

@@ -32,5 +32,17 @@ internal static class TwinView
             output.WriteLine(F($"| {a.Policy} | {(a.WorkersNeeded is { } n ? n.ToString(CultureInfo.InvariantCulture) : $"> {TwinCapacity.MaxWorkers}")} | {a.TtftP95S:0.####} | {a.SloAttainment:P1} | {string.Join(" ", a.Probes.Select(p => F($"{p.Workers}:{p.SloAttainment:P0}")))} |"));
     }
 
+    public static void WriteSweep(TextWriter output, SweepReport report)
+    {
+        output.WriteLine(report.Workload);
+        output.WriteLine(F($"{report.Workers} workers; TTFT ≤ {report.SloTtftS:0.###} s for {report.Attainment:P0} of requests:"));
+        output.WriteLine();
+        output.WriteLine("| policy | rate at SLO req/s | offered req/s | completed req/s | out tok/s | TTFT p50 s | p95 s | SLO attainment |");
+        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var s in report.Policies)
+            foreach (var p in s.Points)
+                output.WriteLine(F($"| {s.Policy} | {(p.RateScale == s.RateScaleAtSlo ? $"**{(s.LowerBound ? "≥ " : "")}{s.RateAtSloRps:0.##}**" : "")} | {p.OfferedRps:0.##} | {p.ThroughputRps:0.##} | {p.OutputTokensPerS:0} | {p.TtftP50S:0.###} | {p.TtftP95S:0.###} | {p.SloAttainment:P1} |"));
+    }
+
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

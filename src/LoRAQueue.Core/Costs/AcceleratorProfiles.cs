@@ -27,7 +27,7 @@ public static partial class AcceleratorProfiles
     };
 
     /// <summary>Names of the profiles shipped inside this assembly.</summary>
-    public static IReadOnlyList<string> BuiltinNames { get; } = ["a100"];
+    public static IReadOnlyList<string> BuiltinNames { get; } = ["a100", "a100-40gb"];
 
     /// <summary>A shipped profile by name (case-insensitive).</summary>
     public static AcceleratorProfile Builtin(string name)
