@@ -20,7 +20,7 @@
 # another, and join the first with `rabbitmqctl stop_app; join_cluster; start_app`. One node is the default.
 #
 # The env file (default .cache/services/services.env, or $LORAQUEUE_SERVICES_ENV) exports the keys the services read
-# (LORAQUEUE__RABBITMQ__HOST/PORT = node 1, LORAQUEUE__RABBITMQ__HOSTS = every node …) and records the PIDs and paths to stop.
+# (LORAQUEUE__RABBITMQ__HOST/PORT = node 1, and for a cluster LORAQUEUE__RABBITMQ__HOSTS = every node …) and records the PIDs and paths to stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -396,13 +396,15 @@ random_secret() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
 
 write_env() {
   mkdir -p "$(dirname "$ENV_FILE")"
-  local tmp=$ENV_FILE.tmp hosts="" k
+  local tmp=$ENV_FILE.tmp hosts="" hosts_line="" k
   for k in "${N_PORT[@]}"; do hosts+="${hosts:+,}127.0.0.1:$k"; done
+  # Every node, for a cluster only: a single node's env stays HOST/PORT alone, as before clusters.
+  [ ${#N_PORT[@]} -gt 1 ] && hosts_line="export LORAQUEUE__RABBITMQ__HOSTS=$hosts"
   cat >"$tmp" <<EOF
 # Written by scripts/services.sh start; removed by scripts/services.sh stop.
 export LORAQUEUE__RABBITMQ__HOST=127.0.0.1
 export LORAQUEUE__RABBITMQ__PORT=${N_PORT[0]:-0}
-export LORAQUEUE__RABBITMQ__HOSTS=$hosts
+$hosts_line
 export LORAQUEUE__RABBITMQ__USERNAME=$RABBIT_USER
 export LORAQUEUE__RABBITMQ__PASSWORD=$RABBIT_PASSWORD
 export LORAQUEUE__POSTGRES__CONNECTIONSTRING='Host=127.0.0.1;Port=$PG_PORT;Database=loraqueue;Username=$PG_USER;Password=$PG_PASSWORD'
