@@ -32,6 +32,7 @@ internal sealed class SharedRankQueues(IReceiveEndpointConnector connector, IRan
             var handle = connector.ConnectReceiveEndpoint(queue, (_, endpoint) =>
             {
                 endpoint.ConfigureConsumeTopology = false;
+                declarer.ConfigureEndpoint(endpoint);
                 endpoint.UseRawJsonDeserializer(RawSerializerOptions.All, isDefault: true);
                 endpoint.PrefetchCount = dispatch.Slots;
                 endpoint.ConcurrentMessageLimit = dispatch.Slots;

@@ -32,7 +32,8 @@ public static class BusRegistration
         configuration["LoRAQueue:RankBuckets"] is { Length: > 0 } text ? RankBuckets.Parse(text) : RankBuckets.Default;
 
     /// <summary>
-    /// Adds MassTransit on the configured transport (usage telemetry off, publisher confirms on, bounded prefetch),
+    /// Adds MassTransit on the configured transport (usage telemetry off, publisher confirms on, every node of a cluster, bounded
+    /// prefetch, durable endpoints declared by <see cref="QueueTopology"/>),
     /// the rank-queue topology step (<see cref="IRankQueueDeclarer"/>), <see cref="IQueueDepthReader"/>, <see cref="RankBuckets"/> and
     /// <see cref="JobPublisher"/>.
     /// <paramref name="configure"/> adds consumers; endpoints registered there are created by ConfigureEndpoints.
@@ -52,8 +53,10 @@ public static class BusRegistration
         {
             services.AddSectionOptions<RabbitMqSettings>(configuration); // validated at start-up
             services.TryAddSingleton(sp => sp.GetRequiredService<IOptions<RabbitMqSettings>>().Value);
+            services.TryAddSingleton(sp => new QueueTopology(sp.GetRequiredService<RabbitMqSettings>()));
             services.TryAddSingleton<IRankQueueDeclarer>(sp => new RabbitMqRankQueueDeclarer(sp.GetRequiredService<RabbitMqSettings>(),
-                sp.GetRequiredService<RankBuckets>(), sp.GetRequiredService<ILogger<RabbitMqRankQueueDeclarer>>()));
+                sp.GetRequiredService<QueueTopology>(), sp.GetRequiredService<RankBuckets>(),
+                sp.GetRequiredService<ILogger<RabbitMqRankQueueDeclarer>>()));
             services.TryAddSingleton<IQueueDepthReader>(sp => new RabbitMqQueueDepthReader(sp.GetRequiredService<RabbitMqSettings>(),
                 sp.GetRequiredService<RankBuckets>(), sp.GetRequiredService<ILogger<RabbitMqQueueDepthReader>>()));
         }
@@ -71,15 +74,28 @@ public static class BusRegistration
 
             if (transport == TransportKind.RabbitMq)
             {
+                // Every durable endpoint ConfigureEndpoints creates declares its queue as QueueTopology says (quorum by default);
+                // MassTransit copies the arguments to the endpoint's _error and _skipped queues.
+                x.AddConfigureEndpointsCallback((context, _, endpoint) =>
+                {
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit) context.GetRequiredService<QueueTopology>().ApplyEndpoint(rabbit);
+                });
                 x.UsingRabbitMq((context, cfg) =>
                 {
                     var settings = context.GetRequiredService<RabbitMqSettings>();
-                    cfg.Host(settings.Host, (ushort)settings.Port, settings.VirtualHost, h =>
+                    var nodes = settings.Nodes;
+                    cfg.Host(nodes[0].Host, (ushort)nodes[0].Port, settings.VirtualHost, h =>
                     {
                         h.Username(settings.Username);
                         h.Password(settings.Password);
+                        // Every send and publish waits for the broker's confirm (for a quorum queue: a majority of its nodes
+                        // wrote it); one that is nacked or not confirmed before its channel closes throws to the caller.
                         h.PublisherConfirmation = true;
                         h.ConnectionName(System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name ?? "loraqueue");
+                        h.RequestedConnectionTimeout(TimeSpan.FromSeconds(10));
+                        h.Heartbeat(TimeSpan.FromSeconds(10));
+                        // Connected to every node: one connection at a time, to the next node in turn when the current one goes away.
+                        if (nodes.Count > 1) h.UseCluster(c => { foreach (var node in nodes) c.Node(node.ToString()); });
                     });
                     cfg.PrefetchCount = settings.PrefetchCount;
                     UseRawJsonForSubmitJob(cfg);

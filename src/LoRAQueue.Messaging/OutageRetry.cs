@@ -37,6 +37,7 @@ public static class OutageRetry
         TimeoutException or SocketException or IOException => true,
         RedisConnectionException or RedisTimeoutException => true,
         BrokerUnreachableException or AlreadyClosedException or ConnectionException => true, // RabbitMQ, publishing from a consumer
+        RabbitMQ.Client.Exceptions.PublishException { IsReturn: false } => true, // RabbitMQ.Client: the broker nacked a confirmed publish (a queue lost its leader, …)
         AggregateException aggregate => aggregate.InnerExceptions.Any(IsTransient),
         _ => exception.InnerException is { } inner && IsTransient(inner),
     };

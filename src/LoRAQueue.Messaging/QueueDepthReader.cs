@@ -63,8 +63,7 @@ public sealed class RabbitMqQueueDepthReader(RabbitMqSettings settings, RankBuck
         if (_connection is not { IsOpen: true })
         {
             await ResetAsync().ConfigureAwait(false);
-            _connection = await RabbitMqRankQueueDeclarer.CreateConnectionFactory(settings, "loraqueue-queue-depth")
-                .CreateConnectionAsync(ct).ConfigureAwait(false);
+            _connection = await RabbitMqConnections.ConnectAsync(settings, "loraqueue-queue-depth", ct).ConfigureAwait(false);
         }
         if (_channel is not { IsOpen: true })
             _channel = await _connection.CreateChannelAsync(cancellationToken: ct).ConfigureAwait(false);

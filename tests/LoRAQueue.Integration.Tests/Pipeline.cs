@@ -97,8 +97,7 @@ public sealed class Pipeline : IAsyncDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await _producer.GetRequiredService<IBusControl>().StartAsync(timeout.Token);
 
-        var factory = RabbitMqRankQueueDeclarer.CreateConnectionFactory(_producer.GetRequiredService<RabbitMqSettings>(), "loraqueue-tests");
-        _amqp = await factory.CreateConnectionAsync();
+        _amqp = await RabbitMqConnections.ConnectAsync(_producer.GetRequiredService<RabbitMqSettings>(), "loraqueue-tests", CancellationToken.None);
     }
 
     /// <summary>The topology step: declares every rank queue (and the dead-letter queue) on this test's vhost.</summary>
@@ -111,6 +110,8 @@ public sealed class Pipeline : IAsyncDisposable
         ["LoRAQueue:Transport"] = "rabbitmq",
         ["LoRAQueue:RabbitMq:Host"] = Env.RabbitHost,
         ["LoRAQueue:RabbitMq:Port"] = Env.RabbitPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        // Always set: a child process would otherwise inherit LORAQUEUE__RABBITMQ__HOSTS of the suite's servers.
+        ["LoRAQueue:RabbitMq:Hosts"] = Env.RabbitHosts,
         ["LoRAQueue:RabbitMq:VirtualHost"] = VirtualHost,
         ["LoRAQueue:RabbitMq:Username"] = Env.RabbitUser,
         ["LoRAQueue:RabbitMq:Password"] = Env.RabbitPassword,

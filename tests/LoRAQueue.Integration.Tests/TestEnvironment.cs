@@ -23,8 +23,15 @@ public sealed record TestEnvironment(string RabbitHost, int RabbitPort, string R
             Need("LORAQUEUE__RABBITMQ__USERNAME"),
             Need("LORAQUEUE__RABBITMQ__PASSWORD"),
             Need("LORAQUEUE__POSTGRES__CONNECTIONSTRING"),
-            FindRepositoryRoot());
+            FindRepositoryRoot())
+        {
+            RabbitHosts = Environment.GetEnvironmentVariable("LORAQUEUE__RABBITMQ__HOSTS") is { Length: > 0 } hosts ? hosts
+                : $"{Environment.GetEnvironmentVariable("LORAQUEUE__RABBITMQ__HOST")}:{Environment.GetEnvironmentVariable("LORAQUEUE__RABBITMQ__PORT")}",
+        };
     }
+
+    /// <summary>Every RabbitMQ node (host:port,…): LORAQUEUE__RABBITMQ__HOSTS of a cluster, else the one node.</summary>
+    public string RabbitHosts { get; init; } = $"{RabbitHost}:{RabbitPort.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 
     /// <summary>Where scripts/services.sh wrote its env file (it also records how to reach the RabbitMQ node).</summary>
     public string ServicesEnvFile { get; init; } = Environment.GetEnvironmentVariable("LORAQUEUE_SERVICES_ENV") is { Length: > 0 } path
@@ -39,7 +46,12 @@ public sealed record TestEnvironment(string RabbitHost, int RabbitPort, string R
         return new TestEnvironment(Need("LORAQUEUE__RABBITMQ__HOST"),
             int.Parse(Need("LORAQUEUE__RABBITMQ__PORT"), System.Globalization.CultureInfo.InvariantCulture),
             Need("LORAQUEUE__RABBITMQ__USERNAME"), Need("LORAQUEUE__RABBITMQ__PASSWORD"),
-            Need("LORAQUEUE__POSTGRES__CONNECTIONSTRING"), FindRepositoryRoot()) { ServicesEnvFile = envFile };
+            Need("LORAQUEUE__POSTGRES__CONNECTIONSTRING"), FindRepositoryRoot())
+        {
+            ServicesEnvFile = envFile,
+            RabbitHosts = values.TryGetValue("LORAQUEUE__RABBITMQ__HOSTS", out var hosts) && hosts.Length > 0
+                ? hosts : $"{Need("LORAQUEUE__RABBITMQ__HOST")}:{Need("LORAQUEUE__RABBITMQ__PORT")}",
+        };
     }
 
     /// <summary>The worker built next to these tests (same configuration: Release or Debug).</summary>

@@ -45,6 +45,8 @@ public sealed class SettingsTests : IDisposable
     [InlineData("LoRAQueue:Model:Path=", "LoRAQueue:Model:Path (env LORAQUEUE__MODEL__PATH) must name the base model directory")]
     // Read at start-up (ValidateOnStart), not while building: the broker settings of the bus.
     [InlineData("LoRAQueue:RabbitMq:PrefetchCount=0", "LoRAQueue:RabbitMq:PrefetchCount must be ≥ 1 (got 0)")]
+    [InlineData("LoRAQueue:RabbitMq:Hosts=127.0.0.1:5672,127.0.0.1:99999", "LoRAQueue:RabbitMq:Hosts entry '127.0.0.1:99999' has no valid port (1 to 65535)")]
+    [InlineData("LoRAQueue:RabbitMq:QueueType=mirrored", "LoRAQueue:RabbitMq:QueueType must be one of quorum, classic (got 'mirrored')")]
     public async Task A_bad_setting_stops_the_worker_with_exit_2_and_one_line_naming_the_key(string setting, string message)
     {
         var (exit, log) = await RunWorker("LoRAQueue:Transport=rabbitmq", setting);

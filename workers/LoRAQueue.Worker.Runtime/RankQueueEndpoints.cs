@@ -72,7 +72,7 @@ public sealed class RankQueueEndpoints(IReceiveEndpointConnector connector, IRan
         // The engine batches up to MaxSequences jobs; prefetching more would only hide them from other workers.
         endpoint.PrefetchCount = settings.MaxSequences;
         endpoint.ConcurrentMessageLimit = settings.MaxSequences;
-        if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit) RankQueueTopology.Apply(rabbit);
+        declarer.ConfigureEndpoint(endpoint); // declared exactly as the topology step declares it
         // A registry or broker outage is waited out with the job on hand; a job's own problems are JobFailed events, not exceptions.
         endpoint.UseMessageRetry(OutageRetry.Configure);
         endpoint.Consumer(createConsumer);

@@ -15,11 +15,14 @@ internal static class DeadLetterCommands
     public static Command Create()
     {
         var command = new Command("dead-letters",
-            "Count the messages each LoRAQueue queue's consumer could not process (in <queue>_error, with the reason in MT-Fault-* headers); " +
+            "Count the messages each LoRAQueue queue's consumer could not process (in <queue>_error, with the reason in MT-Fault-* headers) " +
+            "and those the broker dead-lettered (lora-dead-letter: over a quorum queue's delivery limit); " +
             "the broker is $LORAQUEUE__RABBITMQ__* (host, port, virtualhost, username, password)");
         command.SetAction((parse, ct) => RunAsync(parse, async (deadLetters, token) =>
         {
-            var counts = await deadLetters.CountAsync(KnownQueues(), token);
+            var counts = (await deadLetters.CountAsync(KnownQueues(), token)).ToList();
+            // What the broker dead-lettered itself: a message over a quorum queue's delivery limit (its consumer kept crashing).
+            if (await deadLetters.CountBrokerDeadLettersAsync(token) is { } broker) counts.Add(broker);
             var output = parse.InvocationConfiguration.Output;
             foreach (var count in counts) output.WriteLine($"{count.ErrorQueue,-32} {count.Messages,8}");
             output.WriteLine(counts.Sum(c => c.Messages) == 0
@@ -28,7 +31,7 @@ internal static class DeadLetterCommands
             return 0;
         }, ct));
 
-        var queue = new Argument<string>("queue") { Description = "The queue to replay into, e.g. job-history (its messages come from job-history_error)" };
+        var queue = new Argument<string>("queue") { Description = "The queue to replay into, e.g. job-history (its messages come from job-history_error); lora-dead-letter: each message back to the queue it was dead-lettered from" };
         var limit = new Option<int?>("--limit") { Description = "Move at most this many (default: all there are now)" };
         var replay = new Command("replay", "Move dead letters back to their queue, unchanged but for the fault headers") { queue, limit };
         replay.SetAction((parse, ct) => RunAsync(parse, async (deadLetters, token) =>
@@ -36,7 +39,9 @@ internal static class DeadLetterCommands
             if (parse.GetValue(limit) is < 1) throw new CliException("--limit must be at least 1");
             string name = parse.GetValue(queue)!;
             int moved = await deadLetters.ReplayAsync(name, parse.GetValue(limit), token);
-            parse.InvocationConfiguration.Output.WriteLine($"replayed {moved} messages from {name}{DeadLetters.ErrorSuffix} to {name}");
+            parse.InvocationConfiguration.Output.WriteLine(name == RankQueueTopology.DeadLetterQueue
+                ? $"replayed {moved} messages from {name} to the queues they were dead-lettered from"
+                : $"replayed {moved} messages from {name}{DeadLetters.ErrorSuffix} to {name}");
             return 0;
         }, ct));
         command.Subcommands.Add(replay);

@@ -32,12 +32,11 @@ internal sealed class EventTap : IAsyncDisposable
 
     public static async Task<EventTap> StartAsync(RabbitMqSettings settings, CancellationToken ct)
     {
-        var factory = RabbitMqRankQueueDeclarer.CreateConnectionFactory(settings, "loraqueue-drill-tap");
-        factory.AutomaticRecoveryEnabled = true; // survives the broker's restart, queue and consumer included
-        factory.NetworkRecoveryInterval = TimeSpan.FromSeconds(1);
-        var connection = await factory.CreateConnectionAsync(ct);
+        // Automatic recovery: survives the broker's restart (or its node's loss), queue and consumer included.
+        var connection = await RabbitMqConnections.ConnectAsync(settings, "loraqueue-drill-tap", ct);
         var channel = await connection.CreateChannelAsync(cancellationToken: ct);
-        await channel.QueueDeclareAsync(QueueName, durable: true, exclusive: false, autoDelete: false, cancellationToken: ct);
+        await channel.QueueDeclareAsync(QueueName, durable: true, exclusive: false, autoDelete: false,
+            arguments: QueueTopology.ForClient(new QueueTopology(settings).TerminalQueueArguments), cancellationToken: ct);
         await channel.QueuePurgeAsync(QueueName, ct);
         foreach (var exchange in Exchanges)
         {

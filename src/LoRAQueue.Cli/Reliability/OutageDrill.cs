@@ -146,14 +146,15 @@ internal sealed class OutageDrill(DrillOptions options, TextWriter progress)
         {
             try
             {
-                await using var connection = await amqp.CreateConnectionAsync(ct);
+                await using var connection = await RabbitMqConnections.ConnectAsync(amqp, options.RabbitMq, ct);
                 await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
                 await channel.BasicPublishAsync("lora-base", "", mandatory: true,
                     new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Persistent, MessageId = id.ToString() }, body, ct);
                 break;
             }
             catch (Exception e) when (e is RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.AlreadyClosedException
-                                       or RabbitMQ.Client.Exceptions.OperationInterruptedException or IOException && attempt < 600)
+                                       or RabbitMQ.Client.Exceptions.OperationInterruptedException or IOException
+                                       or RabbitMQ.Client.Exceptions.PublishException { IsReturn: false } && attempt < 600)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), ct); // the broker is down: a producer waits for it
             }
