@@ -22,7 +22,7 @@ internal static class TwinPlots
         var sloLine = plot.Add.VerticalLine(Math.Log10(slo));
         sloLine.LegendText = $"SLO {slo:0.###} s";
         sloLine.LinePattern = LinePattern.Dashed;
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => $"{Math.Pow(10, v):0.###}" };
+        plot.Axes.Bottom.TickGenerator = LogTicks();
         plot.Title("TTFT (arrival → first token), CDF");
         plot.XLabel("TTFT, seconds (log)");
         plot.YLabel("share of requests");
@@ -44,7 +44,7 @@ internal static class TwinPlots
             line.LegendText = label;
         }
         if (logY)
-            plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => $"{Math.Pow(10, v):0.###}" };
+            plot.Axes.Left.TickGenerator = LogTicks();
         if (target is { } t)
         {
             var mark = plot.Add.HorizontalLine(Y(t));
@@ -71,6 +71,14 @@ internal static class TwinPlots
         plot.YLabel("workers needed");
         return Save(plot, directory, name);
     }
+
+    /// <summary>Ticks for an axis that carries log10 of its values: one labelled tick per decade, log-spaced minor ticks.</summary>
+    private static ScottPlot.TickGenerators.NumericAutomatic LogTicks() => new()
+    {
+        IntegerTicksOnly = true,
+        MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+        LabelFormatter = v => $"{Math.Pow(10, v):0.###}",
+    };
 
     private static string Save(Plot plot, string directory, string name)
     {
