@@ -10,6 +10,21 @@ namespace LoRAQueue.Worker;
 /// </summary>
 public static class EngineCalibration
 {
+    /// <summary>The calibration requests' prompt (tokenized by the worker's own tokenizer).</summary>
+    public const string Prompt = "Calibration: the quick brown fox jumps over the lazy dog.";
+
+    /// <summary>Output tokens per calibration request.</summary>
+    public const int OutputTokens = 16;
+
+    /// <summary>The worker's start-up calibration: OP[0] at its batch capacity (LoRAQueue:Worker:MaxSequences), through the
+    /// running engine whatever its backend (on the emulated one the steps last what the profile prices them at, so this reads
+    /// the profile's decode throughput at that batch).</summary>
+    public static Task<double> CalibrateAsync(EngineRuntime runtime, int batchCapacity, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        return MeasureBaseDecodeTokensPerSecondAsync(runtime.Engine, runtime.Tokenizer.Encode(Prompt), batchCapacity, OutputTokens, ct);
+    }
+
     public static async Task<double> MeasureBaseDecodeTokensPerSecondAsync(InferenceEngine engine, IReadOnlyList<int> promptTokens,
                                                                            int batchCapacity, int outputTokens, CancellationToken ct)
     {

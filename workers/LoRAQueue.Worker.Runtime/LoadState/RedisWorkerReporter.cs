@@ -49,8 +49,7 @@ public sealed class RedisWorkerReporter : BackgroundService
         double baseTps;
         try
         {
-            baseTps = await EngineCalibration.MeasureBaseDecodeTokensPerSecondAsync(runtime.Engine,
-                runtime.Tokenizer.Encode("Calibration: the quick brown fox jumps over the lazy dog."), settings.MaxSequences, 16, stoppingToken);
+            baseTps = await EngineCalibration.CalibrateAsync(runtime, settings.MaxSequences, stoppingToken);
         }
         catch (Exception) when (stoppingToken.IsCancellationRequested)
         {
