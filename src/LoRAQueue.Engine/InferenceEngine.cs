@@ -82,6 +82,10 @@ public sealed partial class InferenceEngine : IDisposable
     public ModelConfig Config => _config;
     /// <summary>True for an engine made by <see cref="CreateEmulated"/>.</summary>
     public bool IsEmulated => _executor is EmulatedStepExecutor;
+    /// <summary>Emulated engine: the time its steps ran behind the cost model and did not make up (a CPU-starved host; see
+    /// <see cref="EmulatedBackend.MaxCatchUp"/>), and the sum of the steps' modelled times. Zero on the CPU backend.</summary>
+    public TimeSpan EmulationLostTime => (_executor as EmulatedStepExecutor)?.LostTime ?? TimeSpan.Zero;
+    public TimeSpan EmulationModelledTime => (_executor as EmulatedStepExecutor)?.ModelledTime ?? TimeSpan.Zero;
     public EngineOptions Options => _options;
     public int KvBlockCount => _cache.NumBlocks;
     public int KvBlocksFree => _cache.FreeBlocks;

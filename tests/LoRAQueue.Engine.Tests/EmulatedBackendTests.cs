@@ -107,6 +107,24 @@ public sealed class EmulatedBackendTests(TinyModelFixture fixture, ITestOutputHe
                          $"({(wall / modelled - 1) * 100:+0.00;-0.00} %), sleep: {DeadlineSleep.Method}");
         output.WriteLine("wall − modelled per step (ms): " + string.Join(" ", steps.Select(s => (s.StepTime - s.ModelledStepTime!.Value).TotalMilliseconds.ToString("F2"))));
         Assert.InRange(wall, modelled - 5, modelled * 1.10 + 20);
+        Assert.Equal(modelled, engine.EmulationModelledTime.TotalMilliseconds, 3);
+        output.WriteLine($"lost (behind the model beyond the catch-up): {engine.EmulationLostTime.TotalMilliseconds:F1} ms");
+    }
+
+    [Fact]
+    public async Task A_stall_longer_than_the_catch_up_is_kept_and_counted_as_lost()
+    {
+        using var engine = Emulated(new LinearStepCostModel(A100)); // ~17 ms steps
+        var task = engine.Submit(Request("stalled", 4, 5, null, 1));
+        engine.Step();
+        Thread.Sleep(40); // the engine thread stalls with work left
+        var second = engine.Step();
+
+        // The second step makes up 5 ms of the 40 (MaxCatchUp) and keeps the rest as lost.
+        Assert.InRange(engine.EmulationLostTime.TotalMilliseconds, 40 - 5 - 1, 40 + 100);
+        Assert.True(second.StepTime < second.ModelledStepTime!.Value, "the step made up 5 ms of lateness");
+        EngineRunner.RunUntilIdle(engine);
+        Assert.Equal(5, (await task).OutputTokens.Count);
     }
 
     [Fact]

@@ -113,7 +113,7 @@ public sealed class EmulatedWorkerTests(ITestOutputHelper output) : IDisposable
         long context = prompt + EngineCalibration.OutputTokens / 2;
         var decode = new StepShape(0, batch, batch * context, [new LoraSegment(batch, 0)]);
         double modelled = batch / new LinearStepCostModel(A100).StepTime(decode, LoraKernelKind.Segmented).TotalSeconds;
-        output.WriteLine($"calibrated OP[0] {calibrated:F1} tokens/s, cost model {modelled:F1} tokens/s ({(calibrated / modelled - 1) * 100:+0.0;-0.0} %)");
+        output.WriteLine($"calibrated OP[0] {calibrated:F1} tokens/s, cost model {modelled:F1} tokens/s ({(calibrated / modelled - 1) * 100:F1} %)");
         // Alone on the machine it reads ~1 % low (the sleeps wake a little late); under a parallel test run on 2 busy cores, up to ~9 %
         // low (wake-ups later than the 5 ms a step may make up). Never faster than the model by more than that catch-up.
         Assert.InRange(calibrated, modelled * 0.80, modelled * 1.03);

@@ -58,7 +58,7 @@ internal static class ServeCommand
                 .Where(f => f.Item2 is not null).ToList();
             if (workerFlags.Count > 0 && !chosen.Contains("worker"))
                 return Task.FromResult(CliOutput.Fail(parse.InvocationConfiguration.Error,
-                    $"{string.Join(" and ", workerFlags.Select(f => f.Item1))} configure the worker; add the worker role (serve worker …)"));
+                    $"{string.Join(" and ", workerFlags.Select(f => f.Item1))} {(workerFlags.Count == 1 ? "configures" : "configure")} the worker; add the worker role (serve worker …)"));
             foreach (var (_, value, key) in workerFlags) hostArgs.Add($"--{WorkerOptions.Section}:{key}={value}");
             foreach (var setting in parse.GetValue(settings) ?? [])
             {

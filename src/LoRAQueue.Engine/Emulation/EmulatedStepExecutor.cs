@@ -40,12 +40,26 @@ internal sealed class EmulatedStepExecutor : IStepExecutor
 
         long anchor = step.StartTimestamp;
         if (step.FollowsBusyStep && _previousDeadline != 0)
-            anchor = Math.Min(step.StartTimestamp, Math.Max(_previousDeadline, step.StartTimestamp - _maxCatchUp));
+        {
+            long behind = step.StartTimestamp - _previousDeadline; // the previous step's lateness, carried into this one
+            anchor = behind > _maxCatchUp ? step.StartTimestamp - _maxCatchUp : Math.Min(step.StartTimestamp, _previousDeadline);
+            if (behind > _maxCatchUp) Interlocked.Add(ref _lostTicks, behind - _maxCatchUp);
+        }
         long deadline = anchor + Ticks(modelled);
         DeadlineSleep.Until(deadline);
         _previousDeadline = deadline;
+        Interlocked.Add(ref _modelledTicks, modelled.Ticks);
         return modelled;
     }
+
+    private long _lostTicks, _modelledTicks;
+
+    /// <summary>Time the steps ran behind the model and did not make up (lateness beyond <see cref="EmulatedBackend.MaxCatchUp"/>
+    /// carried into a following step): a CPU-starved machine shows here.</summary>
+    public TimeSpan LostTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _lostTicks));
+
+    /// <summary>The sum of every step's modelled time.</summary>
+    public TimeSpan ModelledTime => TimeSpan.FromTicks(Interlocked.Read(ref _modelledTicks));
 
     private static long Ticks(TimeSpan time) => (long)Math.Round(time.TotalSeconds * Stopwatch.Frequency);
 

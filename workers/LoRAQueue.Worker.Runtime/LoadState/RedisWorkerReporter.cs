@@ -49,7 +49,8 @@ public sealed class RedisWorkerReporter : BackgroundService
         double baseTps;
         try
         {
-            baseTps = await EngineCalibration.CalibrateAsync(runtime, settings.MaxSequences, stoppingToken);
+            baseTps = await EngineCalibration.CalibrateAsync(runtime, settings.MaxSequences, stoppingToken,
+                warning => _logger.LogWarning("{Warning}", warning));
         }
         catch (Exception) when (stoppingToken.IsCancellationRequested)
         {
