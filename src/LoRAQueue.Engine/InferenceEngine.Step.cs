@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace LoRAQueue.Engine;
 
@@ -6,9 +7,12 @@ public sealed partial class InferenceEngine
 {
     private ScheduledSequence[] _ordered = [];
     private int[] _orderedLogitsRows = [];
+    private int[] _nextTokens = [];
+    private bool _previousStepLeftWork;
 
-    /// <summary>One iteration: admit, schedule (decodes, prefill chunks, new prompts), run one forward pass over all
-    /// scheduled tokens, sample, and finish sequences that hit EOS, a stop string or their token limit.</summary>
+    /// <summary>One iteration: admit, schedule (decodes, prefill chunks, new prompts), lay the batch out, have the executor run
+    /// the step (the forward pass and sampling; or, emulated, a wait of the cost model's price and deterministic tokens), and
+    /// finish sequences that hit EOS, a stop string or their token limit.</summary>
     public StepStats Step()
     {
         lock (_stepLock)
@@ -21,19 +25,25 @@ public sealed partial class InferenceEngine
             _scheduler.Schedule();
             var scheduled = _scheduler.Scheduled;
             int prefilled = 0, decoded = 0;
+            TimeSpan? modelled = null;
             if (scheduled.Count > 0)
             {
                 OrderByAdapter(scheduled);
                 BuildBatch(scheduled.Count, out prefilled, out decoded);
-                _forward.Run();
-                finished += SampleAndFinish(scheduled.Count);
+                int count = scheduled.Count;
+                modelled = _executor.Execute(new PlannedStep(CollectionsMarshal.AsSpan(scheduled), _ordered.AsSpan(0, count),
+                    _orderedLogitsRows.AsSpan(0, count), _batch, start, _previousStepLeftWork), _nextTokens.AsSpan(0, count));
+                finished += AppendAndFinish(count);
             }
+            // The next step starts as soon as this one ends when work is left (RunAsync waits only when there is none).
+            _previousStepLeftWork = scheduled.Count > 0 && HasWork;
 
             return new StepStats(prefilled, decoded, _scheduler.RunningCount, _scheduler.WaitingCount + _incoming.Count,
                 _cache.UsedBlocks, _cache.FreeBlocks, Stopwatch.GetElapsedTime(start))
             {
                 SequencesFinished = finished,
                 SequencesPreempted = _scheduler.PreemptedThisStep,
+                ModelledStepTime = modelled,
             };
         }
     }
@@ -46,6 +56,7 @@ public sealed partial class InferenceEngine
         {
             _ordered = new ScheduledSequence[Math.Max(scheduled.Count, 2 * _ordered.Length)];
             _orderedLogitsRows = new int[_ordered.Length];
+            _nextTokens = new int[_ordered.Length];
         }
         for (int i = 0; i < scheduled.Count; i++)
         {
@@ -76,20 +87,18 @@ public sealed partial class InferenceEngine
         }
     }
 
-    private int SampleAndFinish(int count)
+    /// <summary>Advances every scheduled sequence past the step's tokens; each one that sampled takes the executor's token
+    /// and is finished on EOS, a stop string or its token limit.</summary>
+    private int AppendAndFinish(int count)
     {
         int finished = 0;
-        int vocab = _model.Config.VocabSize;
         for (int i = 0; i < count; i++)
         {
             var (sequence, tokens) = _ordered[i];
             sequence.ComputedCount += tokens;
-            int row = _orderedLogitsRows[i];
-            if (row < 0) continue; // mid-prompt chunk: nothing to sample yet
+            if (_orderedLogitsRows[i] < 0) continue; // mid-prompt chunk: nothing sampled yet
 
-            var logits = _buffers.Logits.AsSpan(row * vocab, vocab);
-            int token = _sampler.Sample(logits, sequence.Sampling, sequence.Seed, sequence.OutputCount);
-            sequence.Logits?.Add(logits.ToArray());
+            int token = _nextTokens[i];
             sequence.Append(token);
             if (sequence.FirstTokenAt == 0) sequence.FirstTokenAt = Stopwatch.GetTimestamp();
 

@@ -8,15 +8,14 @@ namespace LoRAQueue.Engine;
 /// The step itself is in InferenceEngine.Step.cs.</summary>
 public sealed partial class InferenceEngine : IDisposable
 {
-    private readonly LlamaModel _model;
+    private readonly LlamaModel? _model;
+    private readonly ModelConfig _config;
     private readonly ModelTokenizer? _tokenizer;
     private readonly EngineOptions _options;
-    private readonly PagedKvCache _cache;
+    private readonly IStepExecutor _executor;
+    private readonly KvBlockPool _cache;
     private readonly Scheduler _scheduler;
     private readonly StepBatch _batch;
-    private readonly ForwardBuffers _buffers;
-    private readonly ForwardPass _forward;
-    private readonly Sampler _sampler;
     private readonly int[] _eosTokenIds;
 
     private readonly ConcurrentDictionary<string, LoadedAdapter> _adapters = new(StringComparer.Ordinal);
@@ -29,31 +28,68 @@ public sealed partial class InferenceEngine : IDisposable
     private int _cancelRequests;
     private volatile bool _disposed;
 
+    /// <summary>The reference engine: the forward pass on the CPU over <paramref name="model"/>'s weights and a KV cache of
+    /// <see cref="EngineOptions.KvCacheBytes"/>.</summary>
     public InferenceEngine(LlamaModel model, ModelTokenizer? tokenizer, EngineOptions options)
+        : this(Checked(model).Config, model, tokenizer, options, batch => new CpuStepExecutor(model, options, batch))
     {
-        ArgumentNullException.ThrowIfNull(model);
+    }
+
+    private InferenceEngine(ModelConfig config, LlamaModel? model, ModelTokenizer? tokenizer, EngineOptions options,
+                            Func<StepBatch, IStepExecutor> executor)
+    {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _model = model;
+        _config = config;
         _tokenizer = tokenizer;
         _options = options;
-        var config = model.Config;
-        _cache = new PagedKvCache(config, options.BlockSize, options.KvCacheBytes);
-        _scheduler = new Scheduler(_cache, options);
         _batch = new StepBatch(options.MaxBatchTokens, Math.Min(options.MaxSequences, options.MaxBatchTokens));
-        int maxContext = (int)Math.Min(config.MaxPositionEmbeddings, (long)_cache.NumBlocks * _cache.BlockSize);
-        _buffers = new ForwardBuffers(config, options.MaxBatchTokens, options.MaxSequences, maxContext, LoRAQueue.Kernels.WorkerPool.Shared.ThreadCount);
-        _forward = new ForwardPass(model, _batch, _buffers, _cache, options.LoraKernel);
-        _sampler = new Sampler(config.VocabSize);
-        _eosTokenIds = config.EosTokenIds.Length > 0 ? config.EosTokenIds
-            : tokenizer?.EosId is int eos ? [eos] : [];
+        _executor = executor(_batch);
+        _cache = _executor.Blocks;
+        _scheduler = new Scheduler(_cache, options);
+        _eosTokenIds = EosTokenIds(config, tokenizer);
     }
 
-    public LlamaModel Model => _model;
+    /// <summary>
+    /// An engine with the emulated backend: the same admission, continuous batching, KV block accounting, preemption, adapter
+    /// slots and stop conditions, with each step's forward pass replaced by a wait of <paramref name="backend"/>'s cost-model
+    /// price of that step and deterministic tokens (<see cref="EmulatedTokens"/>). Needs the model's config (shape, vocabulary,
+    /// positions: what the KV accounting and the checks read) but no weights, and allocates no KV cache: the block count is
+    /// the one <see cref="EngineOptions.KvCacheBytes"/> gives the CPU backend for this config. Adapters are loaded (checked
+    /// against the config, given slots) as for the CPU backend; only their rank enters the price.
+    /// </summary>
+    public static InferenceEngine CreateEmulated(ModelConfig config, ModelTokenizer? tokenizer, EngineOptions options, EmulatedBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(backend.Cost);
+        if (backend.MaxCatchUp < TimeSpan.Zero)
+            throw new ArgumentException($"MaxCatchUp must not be negative (got {backend.MaxCatchUp}).", nameof(backend));
+        int[] excluded = [.. EosTokenIds(config, tokenizer), .. tokenizer?.BosId is int bos ? [bos] : Array.Empty<int>()];
+        var tokens = new EmulatedTokens(config.VocabSize, excluded);
+        return new InferenceEngine(config, model: null, tokenizer, options,
+                                   _ => new EmulatedStepExecutor(config, options, backend, tokens));
+    }
+
+    private static LlamaModel Checked(LlamaModel model) => model ?? throw new ArgumentNullException(nameof(model));
+
+    private static int[] EosTokenIds(ModelConfig config, ModelTokenizer? tokenizer) =>
+        config.EosTokenIds.Length > 0 ? config.EosTokenIds : tokenizer?.EosId is int eos ? [eos] : [];
+
+    /// <summary>The model's weights; null for an emulated engine (<see cref="CreateEmulated"/>), which has none.</summary>
+    public LlamaModel? Model => _model;
+    public ModelConfig Config => _config;
+    /// <summary>True for an engine made by <see cref="CreateEmulated"/>.</summary>
+    public bool IsEmulated => _executor is EmulatedStepExecutor;
+    /// <summary>Emulated engine: the time its steps ran behind the cost model and did not make up (a CPU-starved host; see
+    /// <see cref="EmulatedBackend.MaxCatchUp"/>), and the sum of the steps' modelled times. Zero on the CPU backend.</summary>
+    public TimeSpan EmulationLostTime => (_executor as EmulatedStepExecutor)?.LostTime ?? TimeSpan.Zero;
+    public TimeSpan EmulationModelledTime => (_executor as EmulatedStepExecutor)?.ModelledTime ?? TimeSpan.Zero;
     public EngineOptions Options => _options;
     public int KvBlockCount => _cache.NumBlocks;
     public int KvBlocksFree => _cache.FreeBlocks;
-    public long KvBytesPerBlock => PagedKvCache.BytesPerBlock(_model.Config, _options.BlockSize);
+    public long KvBytesPerBlock => PagedKvCache.BytesPerBlock(_config, _options.BlockSize);
 
     /// <summary>True while any submitted request has not finished.</summary>
     public bool HasWork => Volatile.Read(ref _unfinished) > 0;
@@ -65,7 +101,7 @@ public sealed partial class InferenceEngine : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
         ArgumentNullException.ThrowIfNull(adapter);
-        _adapters[id] = new LoadedAdapter(id, Interlocked.Increment(ref _adapterSlots), adapter, _model.Config);
+        _adapters[id] = new LoadedAdapter(id, Interlocked.Increment(ref _adapterSlots), adapter, _config);
     }
 
     public bool UnloadAdapter(string id) => _adapters.TryRemove(id, out _);
@@ -102,7 +138,7 @@ public sealed partial class InferenceEngine : IDisposable
 
     private void Validate(GenerationRequest r)
     {
-        var config = _model.Config;
+        var config = _config;
         string who = $"Request '{r.Id}'";
         if (r.PromptTokens is null || r.PromptTokens.Count == 0)
             throw new ArgumentException($"{who}: the prompt is empty.", nameof(r));
@@ -172,7 +208,7 @@ public sealed partial class InferenceEngine : IDisposable
         {
             DrainIncoming();
             foreach (var s in SnapshotUnfinished()) Finish(s, FinishReason.Cancelled, text: null);
-            _cache.Dispose();
+            _executor.Dispose();
         }
         _workArrived.Set(); // wake a waiting RunAsync loop; its next Step reports the disposal
     }

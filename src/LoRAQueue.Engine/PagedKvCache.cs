@@ -106,7 +106,8 @@ internal sealed unsafe class PagedKvCache : KvBlockPool, IDisposable
         }
     }
 
-    private static int BlockCount(ModelConfig config, int blockSize, long budgetBytes)
+    /// <summary>Blocks a budget of <paramref name="budgetBytes"/> holds (the emulated backend counts the same blocks without allocating them).</summary>
+    internal static int BlockCount(ModelConfig config, int blockSize, long budgetBytes)
     {
         long perBlock = BytesPerBlock(config, blockSize);
         long blocks = budgetBytes / perBlock;

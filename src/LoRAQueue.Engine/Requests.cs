@@ -54,5 +54,7 @@ public sealed record StepStats(
 {
     public int SequencesFinished { get; init; }
     public int SequencesPreempted { get; init; }
+    /// <summary>The cost model's price of the step (emulated backend: what the step was made to last); null when it really computed.</summary>
+    public TimeSpan? ModelledStepTime { get; init; }
     public int TokensScheduled => TokensPrefilled + TokensDecoded;
 }

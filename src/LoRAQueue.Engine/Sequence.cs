@@ -11,6 +11,10 @@ internal sealed class Sequence
 
     public GenerationRequest Request { get; }
     public LoadedAdapter? Adapter { get; }
+    /// <summary>What makes the sequence's tokens one LoRA segment with others' (the loaded adapter; the twin, which loads
+    /// none, sets the adapter id) and that adapter's rank (0: the base model), as <see cref="StepShapeBuilder"/> reads them.</summary>
+    public object? AdapterKey { get; init; }
+    public int AdapterRank { get; init; }
     public SamplingParams Sampling { get; }
     public ulong Seed { get; }
     /// <summary>Submission order: smaller is older (FCFS priority; the youngest is preempted first).</summary>
@@ -41,6 +45,8 @@ internal sealed class Sequence
     {
         Request = request;
         Adapter = adapter;
+        AdapterKey = adapter;
+        AdapterRank = adapter?.MaxRank ?? 0;
         Arrival = arrival;
         Sampling = request.Sampling ?? SamplingParams.Greedy;
         Seed = Sampling.Seed ?? (ulong)Random.Shared.NextInt64();

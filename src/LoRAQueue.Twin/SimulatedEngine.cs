@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LoRAQueue.Core.Costs;
 using LoRAQueue.Engine;
 
@@ -15,8 +16,7 @@ public sealed class SimulatedEngine
     private readonly KvBlockPool _blocks;
     private readonly Scheduler _scheduler;
     private readonly Dictionary<Sequence, TwinJob> _jobs = [];
-    private readonly List<LoraSegment> _segments = [];
-    private readonly List<string?> _segmentAdapters = [];
+    private readonly StepShapeBuilder _shapes = new();
     private readonly List<(Sequence Sequence, int Tokens)> _step = [];
     private long _arrivals;
 
@@ -41,31 +41,23 @@ public sealed class SimulatedEngine
         if (_blocks.BlocksFor(r.InputTokens + output) > _blocks.NumBlocks) return false;
         var request = new GenerationRequest(r.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), new int[Math.Max(1, r.InputTokens)],
                                             r.AdapterId, MaxTokens: output);
-        var sequence = new Sequence(request, adapter: null, _arrivals++, _blocks.BlockSize);
+        var sequence = new Sequence(request, adapter: null, _arrivals++, _blocks.BlockSize)
+        {
+            AdapterKey = r.AdapterId, AdapterRank = r.AdapterId is null ? 0 : r.Rank,
+        };
         _jobs[sequence] = job;
         _scheduler.Enqueue(sequence);
         return true;
     }
 
-    /// <summary>Schedules the next step and returns what it computes; null when nothing can run.</summary>
+    /// <summary>Schedules the next step and returns what it computes (<c>StepShapeBuilder</c>: the shape the emulated backend
+    /// prices too); null when nothing can run.</summary>
     public StepShape? PlanStep()
     {
         _scheduler.Schedule();
         _step.Clear();
-        _segments.Clear();
-        _segmentAdapters.Clear();
-        int prefill = 0, decode = 0;
-        long kvRead = 0;
-        foreach (var scheduled in _scheduler.Scheduled)
-        {
-            var s = scheduled.Sequence;
-            _step.Add((s, scheduled.TokenCount));
-            if (s.OutputCount > 0 && s.Remaining == 1) decode += scheduled.TokenCount;
-            else prefill += scheduled.TokenCount;
-            kvRead += s.ComputedCount + scheduled.TokenCount;
-            AddSegment(_jobs[s].Request, scheduled.TokenCount);
-        }
-        return _step.Count == 0 ? null : new StepShape(prefill, decode, kvRead, [.. _segments]);
+        foreach (var (sequence, tokens) in _scheduler.Scheduled) _step.Add((sequence, tokens));
+        return _step.Count == 0 ? null : _shapes.Build(CollectionsMarshal.AsSpan(_scheduler.Scheduled));
     }
 
     /// <summary>Completes the planned step at <paramref name="now"/>; calls <paramref name="finished"/> for each job that ended.</summary>
@@ -87,18 +79,5 @@ public sealed class SimulatedEngine
             finished(job);
         }
         _step.Clear();
-    }
-
-    /// <summary>One segment per adapter, as the engine orders a batch by adapter for the multi-LoRA kernels.</summary>
-    private void AddSegment(TwinRequest request, int tokens)
-    {
-        int i = _segmentAdapters.IndexOf(request.AdapterId);
-        if (i >= 0)
-        {
-            _segments[i] = _segments[i] with { Tokens = _segments[i].Tokens + tokens };
-            return;
-        }
-        _segmentAdapters.Add(request.AdapterId);
-        _segments.Add(new LoraSegment(tokens, request.AdapterId is null ? 0 : request.Rank));
     }
 }

@@ -1,4 +1,5 @@
 using LoRAQueue.Core;
+using LoRAQueue.Core.Costs;
 using LoRAQueue.Formats;
 using LoRAQueue.Hosting;
 using LoRAQueue.Testing;
@@ -55,6 +56,77 @@ public sealed class SettingsTests : IDisposable
         var critical = Assert.Single(log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
         Assert.Contains(message, critical);
         Assert.DoesNotContain(" | ", critical); // the message alone, no exception and stack trace
+    }
+
+    [Theory]
+    [InlineData("LoRAQueue:Worker:Backend=gpu", "LoRAQueue:Worker:Backend must be one of cpu, emulated (got 'gpu')")]
+    [InlineData("LoRAQueue:Worker:Backend=emulated",
+                "LoRAQueue:Worker:Profile (env LORAQUEUE__WORKER__PROFILE) must name the accelerator profile that prices the emulated backend's steps: a built-in one (a100) or a profile JSON file")]
+    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=h100", "LoRAQueue:Worker:Profile: no profile file 'h100' (built in: a100)")]
+    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=/nonexistent/p.json", "LoRAQueue:Worker:Profile: no profile file '/nonexistent/p.json' (built in: a100)")]
+    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=a100;LoRAQueue:Worker:Kernel=loop",
+                "LoRAQueue:Worker:Kernel 'loop' has no price in the cost model: the emulated backend takes segmented or padded")]
+    [InlineData("LoRAQueue:Worker:Profile=a100", "LoRAQueue:Worker:Profile is set ('a100') but LoRAQueue:Worker:Backend is cpu: a profile prices the steps of the emulated backend only")]
+    public async Task A_bad_backend_or_profile_stops_the_worker_with_exit_2_and_one_line_naming_the_key(string settings, string message)
+    {
+        var (exit, log) = await RunWorker(["LoRAQueue:Transport=inmemory", .. settings.Split(';')]);
+
+        Assert.Equal(2, exit);
+        var critical = Assert.Single(log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        Assert.Contains(message, critical);
+        Assert.DoesNotContain(" | ", critical);
+    }
+
+    [Fact]
+    public async Task A_malformed_profile_file_is_named_with_its_bad_field()
+    {
+        string file = Path.Combine(_dir.FullName, "broken.json");
+        await File.WriteAllTextAsync(file, """{ "name": "broken", "form": "linear", "coefficients": { "overhead_ms": -1 } }""");
+        var (exit, log) = await RunWorker("LoRAQueue:Transport=inmemory", "LoRAQueue:Worker:Backend=emulated", $"LoRAQueue:Worker:Profile={file}");
+
+        Assert.Equal(2, exit);
+        var critical = Assert.Single(log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal));
+        Assert.Contains($"LoRAQueue:Worker:Profile: '{file}' is not a valid accelerator profile: model: missing", critical);
+
+        await File.WriteAllTextAsync(file, "{ not json");
+        (exit, log) = await RunWorker("LoRAQueue:Transport=inmemory", "LoRAQueue:Worker:Backend=emulated", $"LoRAQueue:Worker:Profile={file}");
+        Assert.Equal(2, exit);
+        Assert.Contains($"'{file}' is not a valid accelerator profile", Assert.Single(log.Lines, l => l.StartsWith("Critical", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void The_emulated_backend_keys_and_the_short_switches_map_onto_the_settings()
+    {
+        string file = Path.Combine(_dir.FullName, "mine.json");
+        AcceleratorProfiles.Save(AcceleratorProfiles.Builtin("a100") with { Name = "mine" }, file);
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["LoRAQueue:Model:Path"] = "m", ["LoRAQueue:AdapterStore:Path"] = "s" })
+            .AddCommandLine(["--backend", " Emulated ", "--profile", file],
+                            new Dictionary<string, string> { ["--backend"] = "LoRAQueue:Worker:Backend", ["--profile"] = "LoRAQueue:Worker:Profile" })
+            .Build();
+
+        var settings = WorkerSettings.From(configuration, RankBuckets.Default);
+
+        Assert.Equal("emulated", settings.Backend);
+        Assert.Equal("mine", settings.Profile!.Name);
+        var cpu = WorkerSettings.From(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            { ["LoRAQueue:Model:Path"] = "m", ["LoRAQueue:AdapterStore:Path"] = "s" }).Build(), RankBuckets.Default);
+        Assert.Equal("cpu", cpu.Backend);
+        Assert.Null(cpu.Profile);
+    }
+
+    [Fact]
+    public void The_worker_host_builds_on_the_emulated_backend_from_its_short_switches_without_weights()
+    {
+        string model = ModelPath;
+        foreach (var weights in Directory.EnumerateFiles(model, "*.safetensors*")) File.Delete(weights);
+        var log = new CapturingLogger();
+        using var host = WorkerHost.Build([$"--LoRAQueue:Model:Path={model}", $"--LoRAQueue:AdapterStore:Path={_dir.FullName}",
+                                           "--LoRAQueue:Postgres:ConnectionString=", "--LoRAQueue:Redis:Configuration=",
+                                           "--LoRAQueue:Transport=inmemory", "--backend", "emulated", "--profile", "a100"], log);
+
+        Assert.NotNull(host);
+        Assert.Contains(log.Lines, l => l.Contains("emulated backend: steps priced by profile 'a100' (segmented kernel)", StringComparison.Ordinal));
     }
 
     [Fact]

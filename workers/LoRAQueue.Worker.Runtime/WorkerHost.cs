@@ -5,6 +5,7 @@ using LoRAQueue.LoadState;
 using LoRAQueue.Messaging;
 using LoRAQueue.Worker.DataPlane;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ namespace LoRAQueue.Worker;
 
 /// <summary>
 /// The worker as a Generic Host, for the worker executable and <c>loraqueue serve worker</c>. Configuration: appsettings.json,
-/// env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value.
+/// env LORAQUEUE__SECTION__KEY, or --LoRAQueue:Section:Key=value (and the short forms --backend cpu|emulated, --profile a100|FILE).
 /// </summary>
 public static class WorkerHost
 {
@@ -21,10 +22,18 @@ public static class WorkerHost
     public static Task<int> RunAsync(string[] args, CancellationToken ct = default) =>
         HostRunner.RunAsync("LoRAQueue.Worker", logger => Build(args, logger), ct);
 
+    /// <summary>Short forms of the worker's command line: --backend cpu|emulated, --profile a100|FILE.</summary>
+    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
+    {
+        ["--backend"] = WorkerOptions.Section + ":" + nameof(WorkerOptions.Backend),
+        ["--profile"] = WorkerOptions.Section + ":" + nameof(WorkerOptions.Profile),
+    };
+
     /// <summary>The configured host, or null when the configuration, the model or the database is unusable (logged).</summary>
     public static IHost? Build(string[] args, ILogger startupLogger, Action<HostApplicationBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(args);
+        builder.Configuration.AddCommandLine(args, Switches);
         HostConsoleLogging.Configure(builder.Logging);
         configure?.Invoke(builder);
         EngineRuntime runtime;
@@ -34,8 +43,8 @@ public static class WorkerHost
             var buckets = BusRegistration.RankBucketsOf(builder.Configuration);
             settings = WorkerSettings.From(builder.Configuration, buckets);
             runtime = EngineRuntime.Load(settings);
-            startupLogger.LogInformation("Worker {Worker}: model {Model} ({Bytes:N0} bytes of weights), {Blocks} KV blocks, max {Sequences} sequences",
-                settings.Id, settings.ModelPath, runtime.Model.WeightBytes, runtime.Engine.KvBlockCount, settings.MaxSequences);
+            startupLogger.LogInformation("Worker {Worker}: model {Model}, {Backend}; {Blocks} KV blocks of {BlockSize} tokens, max {Sequences} sequences",
+                settings.Id, settings.ModelPath, runtime.Describe(), runtime.Engine.KvBlockCount, runtime.Engine.Options.BlockSize, settings.MaxSequences);
             builder.Services.AddJobHistory(InfrastructureSettings.OptionalPostgresConnectionString(builder.Configuration),
                 AdapterValidator.ForModelDirectory(settings.AdapterStorePath, settings.ModelPath, buckets), logger: startupLogger);
             builder.Services.AddLoRAQueueTracing(builder.Configuration, "loraqueue-worker");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LoRAQueue.Core;
+using LoRAQueue.Core.Costs;
 using LoRAQueue.Hosting;
 using LoRAQueue.Kernels;
 using Microsoft.Extensions.Configuration;
@@ -19,6 +20,10 @@ public sealed record WorkerSettings
     public int MaxBatchTokens { get; init; } = 512;
     public int KvCacheMb { get; init; } = 64;
     public string Kernel { get; init; } = "segmented";
+    /// <summary>"cpu" (the forward pass over the weights) or "emulated" (the same engine, steps priced by <see cref="Profile"/>).</summary>
+    public string Backend { get; init; } = EngineRuntime.CpuBackend;
+    /// <summary>The accelerator profile whose cost model prices the emulated backend's steps; null on the cpu backend.</summary>
+    public AcceleratorProfile? Profile { get; init; }
     /// <summary>Largest maxTokens a job may ask for (also capped by the model's context).</summary>
     public int MaxTokensLimit { get; init; } = 4096;
     /// <summary>Adapters kept loaded in the engine; the least recently used is unloaded beyond this.</summary>
@@ -60,6 +65,9 @@ public sealed record WorkerSettings
             MaxBatchTokens = worker.MaxBatchTokens,
             KvCacheMb = worker.KvCacheMb,
             Kernel = worker.Kernel.Trim().ToLowerInvariant(),
+            Backend = worker.BackendName,
+            // Validated above (WorkerOptions.Problems read it): read again here.
+            Profile = worker.BackendName == EngineRuntime.EmulatedBackendName ? AcceleratorProfiles.Resolve(worker.Profile!.Trim()) : null,
             MaxTokensLimit = worker.MaxTokens,
             MaxResidentAdapters = worker.MaxResidentAdapters,
             HostCacheBytes = (long)worker.HostCacheMb << 20,
@@ -89,6 +97,10 @@ public sealed class WorkerOptions : ISectionOptions
     public int MaxBatchTokens { get; set; } = 512;
     public int KvCacheMb { get; set; } = 64;
     public string Kernel { get; set; } = "segmented";
+    /// <summary>"cpu" (default) or "emulated".</summary>
+    public string Backend { get; set; } = EngineRuntime.CpuBackend;
+    /// <summary>Emulated backend only: a built-in accelerator profile's name (a100) or the path of a profile JSON file.</summary>
+    public string? Profile { get; set; }
     public int MaxTokens { get; set; } = 4096;
     public int MaxResidentAdapters { get; set; } = 32;
     public int HostCacheMb { get; set; } = 256;
@@ -113,6 +125,7 @@ public sealed class WorkerOptions : ISectionOptions
         problems.AddRange(OptionChecks.Seconds(Section, nameof(PullTimeoutSeconds), PullTimeoutSeconds, min: 0.001));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(AdapterRecheckSeconds), AdapterRecheckSeconds));
         problems.AddRange(OptionChecks.OneOf(Section, nameof(Kernel), Kernel, [.. MultiLoraKernels.Names]));
+        problems.AddRange(BackendProblems());
         problems.AddRange(OptionChecks.Seconds(Section, nameof(DrainTimeoutSeconds), DrainTimeoutSeconds));
         problems.AddRange(OptionChecks.Seconds(Section, nameof(LoadReportSeconds), LoadReportSeconds, min: 0.001));
         if (RankQueues is { Length: > 0 } queues)
@@ -125,6 +138,52 @@ public sealed class WorkerOptions : ISectionOptions
             {
                 problems.Add($"{Section}:RankQueues: {e.Message}");
             }
+        }
+        return problems;
+    }
+
+    internal string BackendName => (Backend ?? "").Trim().ToLowerInvariant();
+
+    /// <summary>The backend is known; the emulated one has a profile that loads and a kernel the cost model prices; the cpu
+    /// one has no profile (it would be ignored).</summary>
+    private IEnumerable<string> BackendProblems()
+    {
+        var known = OptionChecks.OneOf(Section, nameof(Backend), Backend, EngineRuntime.Backends).ToList();
+        if (known.Count > 0) return known;
+        if (BackendName == EngineRuntime.CpuBackend)
+        {
+            return string.IsNullOrWhiteSpace(Profile) ? []
+                : [$"{Section}:Profile is set ('{Profile}') but {Section}:Backend is cpu: a profile prices the steps of the emulated backend only"];
+        }
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Profile))
+        {
+            problems.Add($"{Section}:Profile (env {OptionChecks.EnvName(Section, nameof(Profile))}) must name the accelerator profile that prices " +
+                         $"the emulated backend's steps: a built-in one ({string.Join(", ", AcceleratorProfiles.BuiltinNames)}) or a profile JSON file");
+        }
+        else
+        {
+            try
+            {
+                AcceleratorProfiles.Resolve(Profile.Trim());
+            }
+            catch (ProfileValidationException e)
+            {
+                problems.Add($"{Section}:Profile: '{Profile}' is not a valid accelerator profile: {e.Message}");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                problems.Add($"{Section}:Profile: {e.Message}");
+            }
+        }
+        if (!MultiLoraKernels.Names.Contains(Kernel?.Trim() ?? "", StringComparer.OrdinalIgnoreCase)) return problems;
+        try
+        {
+            EngineRuntime.KernelKind(Kernel!);
+        }
+        catch (ArgumentException e)
+        {
+            problems.Add(e.Message);
         }
         return problems;
     }

@@ -35,15 +35,31 @@ internal static class ServeCommand
             Description = "A setting for every host, KEY=VALUE with ':' between sections (LoRAQueue:Worker:Id=w1); repeatable. " +
                           "Settings also come from appsettings.json and LORAQUEUE__SECTION__KEY variables",
         };
+        var backend = new Option<string?>("--backend")
+        {
+            Description = "The worker's compute backend: cpu (the forward pass over the weights, default) or emulated (the same engine, " +
+                          "each step a wait of the --profile's price for it; docs/emulated-workers.md). Sets LoRAQueue:Worker:Backend",
+        };
+        backend.AcceptOnlyFromAmong([.. EngineRuntime.Backends]);
+        var profile = new Option<string?>("--profile")
+        {
+            Description = "The emulated worker's accelerator profile: a built-in name (a100) or a profile JSON file. Sets LoRAQueue:Worker:Profile",
+        };
         var command = new Command("serve", "Run the gateway, the scheduler, a worker, or all of them, against RabbitMQ, Redis and Postgres")
         {
-            roles, urls, settings,
+            roles, urls, settings, backend, profile,
         };
         command.SetAction((parse, ct) =>
         {
             var chosen = parse.GetValue(roles)!.SelectMany(r => r == "all" ? Roles : [r]).Distinct().ToList();
             var hostArgs = new List<string>();
             if (parse.GetValue(urls) is { } u) hostArgs.AddRange(["--urls", u]);
+            var workerFlags = new[] { ("--backend", parse.GetValue(backend), "Backend"), ("--profile", parse.GetValue(profile), "Profile") }
+                .Where(f => f.Item2 is not null).ToList();
+            if (workerFlags.Count > 0 && !chosen.Contains("worker"))
+                return Task.FromResult(CliOutput.Fail(parse.InvocationConfiguration.Error,
+                    $"{string.Join(" and ", workerFlags.Select(f => f.Item1))} {(workerFlags.Count == 1 ? "configures" : "configure")} the worker; add the worker role (serve worker …)"));
+            foreach (var (_, value, key) in workerFlags) hostArgs.Add($"--{WorkerOptions.Section}:{key}={value}");
             foreach (var setting in parse.GetValue(settings) ?? [])
             {
                 if (!setting.Contains('=', StringComparison.Ordinal))

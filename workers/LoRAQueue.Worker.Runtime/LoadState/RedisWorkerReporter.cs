@@ -49,8 +49,8 @@ public sealed class RedisWorkerReporter : BackgroundService
         double baseTps;
         try
         {
-            baseTps = await EngineCalibration.MeasureBaseDecodeTokensPerSecondAsync(runtime.Engine,
-                runtime.Tokenizer.Encode("Calibration: the quick brown fox jumps over the lazy dog."), settings.MaxSequences, 16, stoppingToken);
+            baseTps = await EngineCalibration.CalibrateAsync(runtime, settings.MaxSequences, stoppingToken,
+                warning => _logger.LogWarning("{Warning}", warning));
         }
         catch (Exception) when (stoppingToken.IsCancellationRequested)
         {
