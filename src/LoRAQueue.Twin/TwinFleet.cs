@@ -228,7 +228,7 @@ public sealed class TwinFleet
     /// <summary>Weighted prefetch: each worker's credit on a queue ∝ the share of its planned tokens/s that queue carries.</summary>
     private void SetPrefetch(PlacementPlan plan, LoadSnapshot snapshot)
     {
-        var demand = snapshot.Adapters.ToDictionary(a => a.Id ?? "", a => a.DemandWindows.Count == 0 ? 0 : a.DemandWindows[^1], StringComparer.Ordinal);
+        var demand = snapshot.Adapters.ToDictionary(a => a.Id ?? "", a => a.DemandWindows is { Count: > 0 } windows ? windows[^1] : 0, StringComparer.Ordinal);
         foreach (var placement in plan.Workers)
         {
             var perQueue = new Dictionary<int, double>();
