@@ -73,8 +73,10 @@ public sealed class TwinFleet
         }
         foreach (var series in _demand.Values)
             for (int i = 1; i < series.Length; i++) series[i] += series[i - 1];
-        for (double t = _options.CheckSeconds; t <= lastArrival + _options.CheckSeconds; t += _options.CheckSeconds)
-            _clock.At(t, Place);
+        if (_options.PlanUpFront) PlaceUpFront(requests);
+        else
+            for (double t = _options.CheckSeconds; t <= lastArrival + _options.CheckSeconds; t += _options.CheckSeconds)
+                _clock.At(t, Place);
         _clock.Run(lastArrival + _options.DrainSeconds);
         return TwinResult.From(_options, _jobs, _workers, _placements, _adapterLoads, _refused, _clock, wall.Elapsed);
     }
@@ -223,6 +225,32 @@ public sealed class TwinFleet
             outcome.Plan!.Workers.ToDictionary(w => w.Id, w => (IReadOnlyList<int>)[.. w.RankQueues])));
         if (_options.WeightedPrefetch) SetPrefetch(outcome.Plan, snapshot);
         foreach (var change in outcome.Changes!) Apply(_workers.Single(w => w.Id == change.Worker), change, epoch);
+    }
+
+    /// <summary>`bench placement`'s one placement: the policy on the whole trace's mean demand, applied at once.</summary>
+    private void PlaceUpFront(IReadOnlyList<TwinRequest> requests)
+    {
+        double span = Math.Max(1, requests.Count == 0 ? 1 : requests.Max(r => r.ArrivalSeconds) - requests.Min(r => r.ArrivalSeconds));
+        var demand = requests.GroupBy(r => r.AdapterId ?? "").ToDictionary(g => g.Key, g => g.Sum(r => (double)(r.InputTokens + r.OutputTokens)) / span);
+        var snapshot = new LoadSnapshot
+        {
+            Workers = [.. _workers.Select(w => new WorkerState { Id = w.Id, MemoryBytes = _options.AdapterMemoryBytes, OperatingPoints = _operatingPoints })],
+            Adapters = [.. demand.Select(d => new AdapterDemand
+            {
+                Id = d.Key == "" ? null : d.Key, Rank = d.Key == "" ? 0 : _adapters[d.Key].Rank, SizeBytes = d.Key == "" ? 0 : _adapters[d.Key].Bytes,
+                DemandTps = d.Value,
+            })],
+        };
+        var plan = PlacementPolicies.Create(_options.Policy).Plan(snapshot, previous: null);
+        _memory = new PlacementMemory(plan, 1, null, Origin);
+        _placements.Add(new TwinPlacement(0, 1, "UpFront", plan.Workers.ToDictionary(w => w.Id, w => (IReadOnlyList<int>)[.. w.RankQueues])));
+        foreach (var placement in plan.Workers)
+        {
+            var worker = _workers.Single(w => w.Id == placement.Id);
+            worker.Queues = [.. placement.RankQueues, .. placement.ServesBase ? new[] { 0 } : []];
+            foreach (var adapter in placement.Adapters) worker.MakeResident(adapter);
+            worker.Epoch = 1;
+        }
     }
 
     /// <summary>Weighted prefetch: each worker's credit on a queue ∝ the share of its planned tokens/s that queue carries.</summary>

@@ -27,6 +27,10 @@ public sealed record TwinOptions
     /// <summary>Each worker's prefetch per rank queue in proportion to the share of its planned load that queue carries (at
     /// least 1): the plan's routing weights enforced through credit. False: the same prefetch on every queue.</summary>
     public bool WeightedPrefetch { get; init; }
+
+    /// <summary>As `bench placement` runs: one placement from the whole trace's mean demand before the first arrival, its
+    /// adapters resident from the start, and no scheduler checks after it. False: the live scheduler's windows and epochs.</summary>
+    public bool PlanUpFront { get; init; }
     /// <summary>Bytes a worker gives to resident adapters (the policy's memory bound).</summary>
     public long AdapterMemoryBytes { get; init; } = 8L << 30;
 

@@ -113,6 +113,24 @@ public sealed class TwinFleetTests
     }
 
     [Fact]
+    public void Planning_up_front_places_once_before_the_first_job_with_the_adapters_already_resident()
+    {
+        var requests = Enumerable.Range(0, 200).Select(i => new TwinRequest(i, i * 0.05, 32, 8, $"a{i % 4}", i % 4 < 2 ? 8 : 128, 1 << 20)).ToList();
+
+        var result = new TwinFleet(Options(new RankCost(), workers: 2, policy: "loraserve") with { PlanUpFront = true }).Run(requests);
+
+        var placement = Assert.Single(result.Placements);
+        Assert.Equal((0.0, "UpFront"), (placement.AtSeconds, placement.Reason));
+        Assert.Equal(0, result.AdapterLoads); // preloaded, as the bench's workers are
+        Assert.Equal(requests.Count, result.Completed);
+        // Two ranks with demand on two workers: one group each (the empty buckets' queues still get a consumer).
+        var groups = placement.Queues.Values.OrderBy(q => q.Min()).ToList();
+        Assert.Equal([8], groups[0]);
+        Assert.Contains(128, groups[1]);
+        Assert.DoesNotContain(8, groups[1]);
+    }
+
+    [Fact]
     public void The_same_trace_and_options_give_the_same_run()
     {
         var random = new Random(7);

@@ -15,10 +15,10 @@ internal static class TwinRunCommands
                                  Option<int> Seed, Option<double> Slo, Option<bool> Json, Option<string?> Plots, Option<int> Adapters,
                                  Option<double> Alpha, Option<string> Ranks, Option<int?> MaxBatchTokens, Option<int?> MaxRows,
                                  Option<double> WindowSeconds, Option<int?> MaxSequences, Option<long?> KvTokens, Option<int> MaxAdapters,
-                                 Option<double?> ConcurrentSteps, Option<double> PickupMs, Option<bool> ProfilePoints, Option<int?> Prefetch, Option<int?> MaxBacklog, Option<bool> WeightedPrefetch)
+                                 Option<double?> ConcurrentSteps, Option<double> PickupMs, Option<bool> ProfilePoints, Option<int?> Prefetch, Option<int?> MaxBacklog, Option<bool> WeightedPrefetch, Option<bool> PlanUpFront)
     {
         public IEnumerable<Option> All => [Trace, Profile, Kernel, RateScale, Seed, Slo, Json, Plots, Adapters, Alpha, Ranks, MaxBatchTokens, MaxRows,
-                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters, ConcurrentSteps, PickupMs, ProfilePoints, Prefetch, MaxBacklog, WeightedPrefetch];
+                                           WindowSeconds, MaxSequences, KvTokens, MaxAdapters, ConcurrentSteps, PickupMs, ProfilePoints, Prefetch, MaxBacklog, WeightedPrefetch, PlanUpFront];
     }
 
     public static IEnumerable<Command> Create()
@@ -46,7 +46,8 @@ internal static class TwinRunCommands
             new Option<bool>("--profile-operating-points") { Description = "Plan with the profile's measured operating points instead of the cost model's at this trace's lengths" },
             new Option<int?>("--prefetch") { Description = "Messages a worker holds unacknowledged per rank queue (default: --max-sequences, as the live worker)" },
             new Option<int?>("--max-backlog") { Description = "Load-aware credit: a worker takes a message only while it holds fewer than this many jobs its engine is not running (default: prefetch alone, as the live worker)" },
-            new Option<bool>("--weighted-prefetch") { Description = "Each worker's prefetch per queue in proportion to that queue's share of its planned load (default: the same on every queue, as the live worker)" });
+            new Option<bool>("--weighted-prefetch") { Description = "Each worker's prefetch per queue in proportion to that queue's share of its planned load (default: the same on every queue, as the live worker)" },
+            new Option<bool>("--plan-up-front") { Description = "As bench placement: one placement from the whole trace's demand before the first arrival, adapters preloaded, no re-placement" });
 
         var workers = new Option<int>("--workers") { Description = "Workers in the fleet", Required = true };
         var policy = new Option<string>("--policy") { Description = $"Placement policy: {string.Join(", ", PlacementPolicies.Names)}", DefaultValueFactory = _ => "loraserve" };
@@ -214,7 +215,7 @@ internal static class TwinRunCommands
         {
             Workers = workers, Policy = policy, Cost = cost, Kernel = kernel.Value,
             KvBlocks = (int)Math.Max(1, (kvTokens ?? profile.Capacity?.KvTokens ?? 65536) / blockSize), BlockSize = blockSize,
-            MaxSequences = maxSequences ?? profile.Capacity?.MaxBatch ?? 32, MaxBatchTokens = maxBatchTokens, MaxResidentAdapters = maxAdapters, Prefetch = prefetch, MaxBacklog = parse.GetValue(common.MaxBacklog), WeightedPrefetch = parse.GetValue(common.WeightedPrefetch),
+            MaxSequences = maxSequences ?? profile.Capacity?.MaxBatch ?? 32, MaxBatchTokens = maxBatchTokens, MaxResidentAdapters = maxAdapters, Prefetch = prefetch, MaxBacklog = parse.GetValue(common.MaxBacklog), WeightedPrefetch = parse.GetValue(common.WeightedPrefetch), PlanUpFront = parse.GetValue(common.PlanUpFront),
             AdapterLoadSeconds = (bytes, _) => load is null ? 0.03 : load.ConstantMs / 1e3 + bytes / Math.Max(1, load.BandwidthGbs * 1e9),
             // As a live worker's estimator learns them from the jobs it runs: from the cost model at this trace's lengths. The
             // profile's own points (measured at one request shape) only on request.
