@@ -23,25 +23,30 @@ internal static class TwinView
 
     public static void WriteCapacity(TextWriter output, CapacityReport report)
     {
-        output.WriteLine(report.Workload);
-        output.WriteLine(F($"TTFT ≤ {report.SloTtftS:0.###} s for {report.Attainment:P0} of requests:"));
-        output.WriteLine();
-        output.WriteLine("| policy | workers needed | TTFT p95 s | SLO attainment | sizes tried |");
-        output.WriteLine("| --- | ---: | ---: | ---: | --- |");
+        Caption(output, report.Workload, F($"TTFT ≤ {report.SloTtftS:0.###} s for {report.Attainment:P0} of requests:"),
+                "| policy | workers needed | TTFT p95 s | SLO attainment | sizes tried |", "| --- | ---: | ---: | ---: | --- |");
         foreach (var a in report.Policies)
             output.WriteLine(F($"| {a.Policy} | {(a.WorkersNeeded is { } n ? n.ToString(CultureInfo.InvariantCulture) : $"> {TwinCapacity.MaxWorkers}")} | {a.TtftP95S:0.####} | {a.SloAttainment:P1} | {string.Join(" ", a.Probes.Select(p => F($"{p.Workers}:{p.SloAttainment:P0}")))} |"));
     }
 
     public static void WriteSweep(TextWriter output, SweepReport report)
     {
-        output.WriteLine(report.Workload);
-        output.WriteLine(F($"{report.Workers} workers; TTFT ≤ {report.SloTtftS:0.###} s for {report.Attainment:P0} of requests:"));
-        output.WriteLine();
-        output.WriteLine("| policy | rate at SLO req/s | offered req/s | completed req/s | out tok/s | TTFT p50 s | p95 s | SLO attainment |");
-        output.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Caption(output, report.Workload, F($"{report.Workers} workers; TTFT ≤ {report.SloTtftS:0.###} s for {report.Attainment:P0} of requests:"),
+                "| policy | rate at SLO req/s | offered req/s | completed req/s | out tok/s | TTFT p50 s | p95 s | SLO attainment |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var s in report.Policies)
             foreach (var p in s.Points)
                 output.WriteLine(F($"| {s.Policy} | {(p.RateScale == s.RateScaleAtSlo ? $"**{(s.LowerBound ? "≥ " : "")}{s.RateAtSloRps:0.##}**" : "")} | {p.OfferedRps:0.##} | {p.ThroughputRps:0.##} | {p.OutputTokensPerS:0} | {p.TtftP50S:0.###} | {p.TtftP95S:0.###} | {p.SloAttainment:P1} |"));
+    }
+
+    /// <summary>The workload, what the table answers, and the table's header.</summary>
+    private static void Caption(TextWriter output, string workload, string question, string header, string alignment)
+    {
+        output.WriteLine(workload);
+        output.WriteLine(question);
+        output.WriteLine();
+        output.WriteLine(header);
+        output.WriteLine(alignment);
     }
 
     private static string F(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
