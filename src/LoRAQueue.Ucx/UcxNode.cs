@@ -22,6 +22,11 @@ public sealed unsafe partial class UcxNode : IDisposable
     /// <summary>After activity the thread spins this long before it sleeps: a peer's next request is usually close behind.</summary>
     private static readonly TimeSpan SpinAfterActivity = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>While a pull of ours waits for the peer's answer the thread spins up to this long after the last activity
+    /// before it sleeps: under heavy load UCX 1.13 over tcp does not always signal the event fd for the answer (seen as
+    /// sleeps ended by the backstop), and pull throughput matters more than a second of spinning.</summary>
+    private static readonly TimeSpan SpinWhileAwaitingPulls = TimeSpan.FromSeconds(1);
+
     private readonly nint _context;
     private readonly nint _worker;
     private readonly Thread _thread;
@@ -321,7 +326,9 @@ public sealed unsafe partial class UcxNode : IDisposable
             }
             // Requests in flight: progress eagerly, as fast as before.
             if (active || _pending.Count > 0) { lastActivity = Environment.TickCount64; continue; }
-            if (Environment.TickCount64 - lastActivity < SpinAfterActivity.TotalMilliseconds) { Thread.Yield(); continue; }
+            // A pull of ours awaiting its answer keeps the thread spinning longer (bounded: a hung peer must not cost a core).
+            var spin = _pulls.IsEmpty ? SpinAfterActivity : SpinWhileAwaitingPulls;
+            if (Environment.TickCount64 - lastActivity < spin.TotalMilliseconds) { Thread.Yield(); continue; }
             if (_efd >= 0) { Sleep(); continue; }
             _wake.Wait(1); // no wakeup: nap, but wake at once for a call, and at least every millisecond for peers' requests
             _wake.Reset();
