@@ -10,10 +10,22 @@ namespace LoRAQueue.Ucx;
 /// with active messages, which the serving side must progress. Transports are UCX's to choose (<c>UCX_TLS</c>, or
 /// <see cref="UcxOptions.Transports"/>); the calls are the same over tcp, shared memory and RDMA verbs.
 /// </summary>
+/// <remarks>
+/// Progress is event-driven: while requests are in flight, and for <see cref="SpinAfterActivity"/> after any activity,
+/// the thread progresses eagerly; then it arms the worker (<c>ucp_worker_arm</c>) and sleeps in <c>poll</c> on the
+/// worker's event fd (<c>ucp_worker_get_efd</c>, context created with <c>UCP_FEATURE_WAKEUP</c>) until a transport has
+/// something for it, another thread posts a call (<c>ucp_worker_signal</c>), or <see cref="UcxOptions.IdleBackstop"/>
+/// passes. Where UCX refuses the wakeup feature, the thread naps 1 ms at a time instead (<see cref="NapReason"/>).
+/// </remarks>
 public sealed unsafe partial class UcxNode : IDisposable
 {
-    /// <summary>After activity the thread spins this long before it naps: a peer's next request is usually close behind.</summary>
+    /// <summary>After activity the thread spins this long before it sleeps: a peer's next request is usually close behind.</summary>
     private static readonly TimeSpan SpinAfterActivity = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>While a pull of ours waits for the peer's answer the thread spins up to this long after the last activity
+    /// before it sleeps: under heavy load UCX 1.13 over tcp does not always signal the event fd for the answer (seen as
+    /// sleeps ended by the backstop), and pull throughput matters more than a second of spinning.</summary>
+    private static readonly TimeSpan SpinWhileAwaitingPulls = TimeSpan.FromSeconds(1);
 
     private readonly nint _context;
     private readonly nint _worker;
@@ -26,18 +38,44 @@ public sealed unsafe partial class UcxNode : IDisposable
     private sealed record Pending(nint Request, TaskCompletionSource Done, string What);
 
     private readonly bool _peerErrors;
+    private readonly Action<string>? _log;
+    private readonly int _backstopMs;
+    private volatile int _efd; // the worker's event fd; -1: no wakeup, nap instead
+    private int _sleeping; // 1 while the progress thread is (about to be) blocked in poll
+    private readonly Lock _signalLock = new(); // ucp_worker_signal from other threads vs ucp_worker_destroy
+    private bool _destroyed; // under _signalLock
+    private volatile int _progressThreadId;
+    private long _sleeps, _eventWakes;
 
-    private UcxNode(nint context, nint worker, byte[] address, string transports, bool peerErrors)
+    private UcxNode(nint context, nint worker, int efd, string? napReason, byte[] address, UcxOptions options)
     {
-        _peerErrors = peerErrors;
+        _peerErrors = options.PeerErrors;
+        _log = options.Log;
+        _backstopMs = (int)Math.Clamp(options.IdleBackstop.TotalMilliseconds, 1, int.MaxValue);
         _context = context;
         _worker = worker;
+        _efd = efd;
+        NapReason = napReason;
         WorkerAddress = address;
-        Transports = transports;
+        Transports = options.Transports ?? Environment.GetEnvironmentVariable("UCX_TLS") ?? "";
         _thread = new Thread(Run) { IsBackground = true, Name = "ucx-progress" };
         _thread.Start();
         InstallPullHandlers();
     }
+
+    /// <summary>True while the idle progress thread blocks on the worker's event fd; false when it naps 1 ms at a time
+    /// (see <see cref="NapReason"/>).</summary>
+    public bool EventDriven => _efd >= 0;
+
+    /// <summary>Why the progress thread naps instead of blocking (null while <see cref="EventDriven"/>).</summary>
+    public string? NapReason { get; private set; }
+
+    /// <summary>The progress thread's Linux thread id (0 until it has started): its CPU time is in /proc/self/task/ID/stat.</summary>
+    internal int ProgressThreadId => _progressThreadId;
+
+    /// <summary>How often the idle thread blocked in poll, and how often a transport or a posted call (not the
+    /// backstop) woke it.</summary>
+    internal (long Sleeps, long EventWakes) SleepCounts => (Interlocked.Read(ref _sleeps), Interlocked.Read(ref _eventWakes));
 
     /// <summary>What a peer needs to connect to this node (opaque UCX worker address).</summary>
     public byte[] WorkerAddress { get; }
@@ -60,23 +98,56 @@ public sealed unsafe partial class UcxNode : IDisposable
 
     public static string Version => Marshal.PtrToStringUTF8(Ucp.ucp_get_version_string()) ?? "?";
 
-    /// <summary>Creates the context (RMA and active messages) and the worker; throws <see cref="UcxException"/> when UCX refuses.</summary>
+    /// <summary>Creates the context (RMA, active messages and wakeup) and the worker; throws <see cref="UcxException"/> when
+    /// UCX refuses. Where UCX refuses the wakeup feature (or its event fd) alone, the node is created without it and its
+    /// progress thread naps while idle: <see cref="EventDriven"/> is false, <see cref="NapReason"/> and
+    /// <see cref="UcxOptions.Log"/> say why.</summary>
     public static UcxNode Create(UcxOptions? options = null)
     {
         options ??= new UcxOptions();
+        string napReason = "event-driven progress is turned off (UcxOptions.Wakeup)";
+        if (options.Wakeup)
+        {
+            try
+            {
+                return Create(options, wakeup: true, napReason: null);
+            }
+            catch (UcxException e)
+            {
+                napReason = $"UCX refused event-driven progress ({e.Message})";
+            }
+        }
+        var node = Create(options, wakeup: false, napReason);
+        options.Log?.Invoke($"UCX progress thread naps 1 ms at a time while idle (a few % of a core): {napReason}");
+        return node;
+    }
+
+    private static UcxNode Create(UcxOptions options, bool wakeup, string? napReason)
+    {
         Ucp.Check(Ucp.ucp_config_read(null, null, out var config), "ucp_config_read");
         nint context = 0, worker = 0;
         try
         {
             if (!string.IsNullOrEmpty(options.Transports)) Ucp.Check(Ucp.ucp_config_modify(config, "TLS", options.Transports), "UCX_TLS");
-            var parameters = new UcpParams { FieldMask = Ucp.ParamFieldFeatures, Features = Ucp.FeatureRma | Ucp.FeatureAm };
+            var parameters = new UcpParams
+            {
+                FieldMask = Ucp.ParamFieldFeatures, Features = Ucp.FeatureRma | Ucp.FeatureAm | (wakeup ? Ucp.FeatureWakeup : 0),
+            };
             Ucp.Check(Ucp.ucp_init_version(Ucp.ApiMajor, Ucp.ApiMinor, &parameters, config, out context), "ucp_init");
             var workerParameters = new UcpWorkerParams { FieldMask = Ucp.WorkerParamFieldThreadMode, ThreadMode = Ucp.ThreadModeSingle };
+            if (wakeup)
+            {
+                // Wake for any completion of ours and any arrival (a peer's pull request, the bytes of our own pulls).
+                workerParameters.FieldMask |= Ucp.WorkerParamFieldEvents;
+                workerParameters.Events = Ucp.WakeupTx | Ucp.WakeupRx;
+            }
             Ucp.Check(Ucp.ucp_worker_create(context, &workerParameters, out worker), "ucp_worker_create");
+            int efd = -1;
+            if (wakeup) Ucp.Check(Ucp.ucp_worker_get_efd(worker, out efd), "ucp_worker_get_efd");
             Ucp.Check(Ucp.ucp_worker_get_address(worker, out var address, out var length), "ucp_worker_get_address");
             var bytes = new ReadOnlySpan<byte>((void*)address, checked((int)length)).ToArray();
             Ucp.ucp_worker_release_address(worker, address);
-            return new UcxNode(context, worker, bytes, options.Transports ?? Environment.GetEnvironmentVariable("UCX_TLS") ?? "", options.PeerErrors);
+            return new UcxNode(context, worker, efd, napReason, bytes, options);
         }
         catch
         {
@@ -212,11 +283,30 @@ public sealed unsafe partial class UcxNode : IDisposable
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
         _calls.Enqueue(call);
-        _wake.Set();
+        Wake();
+    }
+
+    /// <summary>Makes the progress thread look at its calls now: it may be blocked in poll (events) or napping.</summary>
+    private void Wake()
+    {
+        // Pairs with the progress thread's "_sleeping = 1, then look at the calls": either it sees the call, or we see it
+        // sleeping and signal its event fd (a signal that comes too late only makes the next ucp_worker_arm say BUSY).
+        Interlocked.MemoryBarrier();
+        if (_efd >= 0)
+        {
+            if (Volatile.Read(ref _sleeping) == 0) return;
+            lock (_signalLock)
+                if (!_destroyed) Ucp.ucp_worker_signal(_worker);
+        }
+        else
+        {
+            _wake.Set();
+        }
     }
 
     private void Run()
     {
+        _progressThreadId = Libc.gettid();
         long lastActivity = Environment.TickCount64;
         while (!_stopping || !_calls.IsEmpty || _pending.Count > 0)
         {
@@ -234,19 +324,62 @@ public sealed unsafe partial class UcxNode : IDisposable
                 if (status == Ucp.Ok) pending.Done.TrySetResult();
                 else pending.Done.TrySetException(new UcxException($"{pending.What}: {Ucp.Describe(status)}", status));
             }
+            // Requests in flight: progress eagerly, as fast as before.
             if (active || _pending.Count > 0) { lastActivity = Environment.TickCount64; continue; }
-            if (Environment.TickCount64 - lastActivity < SpinAfterActivity.TotalMilliseconds) { Thread.Yield(); continue; }
-            _wake.Wait(1); // idle: nap, but wake at once for a call, and at least every millisecond for peers' requests
+            // A pull of ours awaiting its answer keeps the thread spinning longer (bounded: a hung peer must not cost a core).
+            var spin = _pulls.IsEmpty ? SpinAfterActivity : SpinWhileAwaitingPulls;
+            if (Environment.TickCount64 - lastActivity < spin.TotalMilliseconds) { Thread.Yield(); continue; }
+            if (_efd >= 0) { Sleep(); continue; }
+            _wake.Wait(1); // no wakeup: nap, but wake at once for a call, and at least every millisecond for peers' requests
             _wake.Reset();
         }
+    }
+
+    /// <summary>Idle, and the last <c>ucp_worker_progress</c> found nothing: arm the worker and block until its event fd
+    /// says a transport has work, another thread posts a call, or the backstop passes. Progress thread only.</summary>
+    private void Sleep()
+    {
+        Interlocked.Exchange(ref _sleeping, 1); // a full fence: Wake() sees it, or we see its call below
+        try
+        {
+            if (!_calls.IsEmpty || _stopping) return;
+            int status = Ucp.ucp_worker_arm(_worker);
+            if (status == Ucp.ErrBusy) return; // events to progress first (or a signal already came)
+            if (status != Ucp.Ok)
+            {
+                FallBackToNaps($"ucp_worker_arm: {Ucp.Describe(status)}");
+                return;
+            }
+            var fd = new PollFd { Fd = _efd, Events = Libc.PollIn };
+            Interlocked.Increment(ref _sleeps);
+            int ready = Libc.poll(&fd, 1, _backstopMs);
+            if (ready > 0) Interlocked.Increment(ref _eventWakes);
+            else if (ready < 0 && Marshal.GetLastPInvokeError() is var errno && errno != Libc.EINTR)
+                FallBackToNaps($"poll on the worker's event fd: errno {errno}");
+        }
+        finally
+        {
+            Volatile.Write(ref _sleeping, 0);
+        }
+    }
+
+    private void FallBackToNaps(string reason)
+    {
+        NapReason = reason;
+        _efd = -1;
+        _log?.Invoke($"UCX progress thread naps 1 ms at a time while idle from now on (a few % of a core): {reason}");
     }
 
     public void Dispose()
     {
         if (_stopping) return;
         _stopping = true;
+        Interlocked.MemoryBarrier();
+        if (_efd >= 0)
+            lock (_signalLock) Ucp.ucp_worker_signal(_worker); // whether or not it sleeps yet: the next arm then says BUSY
         _wake.Set();
         _thread.Join();
+        lock (_signalLock) _destroyed = true;
         Ucp.ucp_worker_destroy(_worker);
         Ucp.ucp_cleanup(_context);
         foreach (var pull in _pulls.Values) pull.Done.TrySetException(new ObjectDisposedException(nameof(UcxNode)));
@@ -261,4 +394,13 @@ public sealed unsafe partial class UcxNode : IDisposable
 /// <param name="PeerErrors">Endpoints detect a dead peer and fail its requests (UCX's "peer" error mode). UCX 1.13's shared
 /// memory transports cannot: with them a peer is unreachable in this mode, so shared-memory nodes turn it off and bound
 /// each pull by a timeout instead.</param>
-public sealed record UcxOptions(string? Transports = null, bool PeerErrors = true);
+/// <param name="Wakeup">Event-driven progress: the idle progress thread blocks on the worker's event fd (UCP_FEATURE_WAKEUP)
+/// instead of napping 1 ms at a time. On by default; UCX refusing it falls back to the naps.</param>
+/// <param name="Log">Told when the progress thread naps instead of blocking, and why (at creation, or later if arming the
+/// worker fails).</param>
+public sealed record UcxOptions(string? Transports = null, bool PeerErrors = true, bool Wakeup = true, Action<string>? Log = null)
+{
+    /// <summary>The idle thread's poll on the event fd returns after this long even without an event, so that a
+    /// transport that fails to signal can delay a peer's request by at most this much, never hang it.</summary>
+    public TimeSpan IdleBackstop { get; init; } = TimeSpan.FromMilliseconds(100);
+}

@@ -25,6 +25,7 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
             "memory_type", "recv_info", "memh"]),
         ("ucp_am_handler_param_t", typeof(UcpAmHandlerParam), ["field_mask", "id", "flags", "cb", "arg"]),
         ("ucp_am_recv_param_t", typeof(UcpAmRecvParam), ["recv_attr", "reply_ep"]),
+        ("struct pollfd", typeof(PollFd), ["fd", "events", "revents"]),
     ];
 
     [Fact]
@@ -54,6 +55,12 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
         Assert.Equal((int)Ucp.AmHandlerParamFieldCb, c["UCP_AM_HANDLER_PARAM_FIELD_CB"]);
         Assert.Equal((int)Ucp.AmSendFlagReply, c["UCP_AM_SEND_FLAG_REPLY"]);
         Assert.Equal((int)Ucp.AmRecvAttrFlagRndv, c["UCP_AM_RECV_ATTR_FLAG_RNDV"]);
+        Assert.Equal((int)Ucp.FeatureWakeup, c["UCP_FEATURE_WAKEUP"]);
+        Assert.Equal((int)Ucp.WorkerParamFieldEvents, c["UCP_WORKER_PARAM_FIELD_EVENTS"]);
+        Assert.Equal(((int)Ucp.WakeupTx, (int)Ucp.WakeupRx), (c["UCP_WAKEUP_TX"], c["UCP_WAKEUP_RX"]));
+        Assert.Equal(Ucp.ErrBusy, c["UCS_ERR_BUSY"]);
+        Assert.Equal((int)Libc.PollIn, c["POLLIN"]);
+        Assert.Equal(Libc.EINTR, c["EINTR"]);
     }
 
     private Dictionary<string, int> CompileAndRun()
@@ -61,7 +68,7 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
         Assert.True(File.Exists("/usr/include/ucp/api/ucp.h"),
             "UCX headers missing: scripts/test.sh installs libucx-dev (apt-get install libucx-dev)");
         var dir = Directory.CreateTempSubdirectory("ucp-layout-").FullName;
-        var lines = new List<string> { "#include <stdio.h>", "#include <stddef.h>", "#include <ucp/api/ucp.h>", "int main(void) {" };
+        var lines = new List<string> { "#include <stdio.h>", "#include <stddef.h>", "#include <poll.h>", "#include <errno.h>", "#include <ucp/api/ucp.h>", "int main(void) {" };
         foreach (var (name, _, fields) in Structs)
         {
             lines.Add($"printf(\"sizeof {name} %zu\\n\", sizeof({name}));");
@@ -69,7 +76,9 @@ public sealed class UcpLayoutTests(ITestOutputHelper output)
         }
         foreach (var constant in (string[])["UCP_API_MAJOR", "UCP_API_MINOR", "UCP_FEATURE_RMA", "UCP_FEATURE_AM", "UCP_MEM_MAP_PROT_REMOTE_READ",
                                             "UCP_ERR_HANDLING_MODE_PEER", "UCP_OP_ATTR_FIELD_FLAGS", "UCS_ERR_LAST",
-                                            "UCP_AM_HANDLER_PARAM_FIELD_CB", "UCP_AM_SEND_FLAG_REPLY", "UCP_AM_RECV_ATTR_FLAG_RNDV"])
+                                            "UCP_AM_HANDLER_PARAM_FIELD_CB", "UCP_AM_SEND_FLAG_REPLY", "UCP_AM_RECV_ATTR_FLAG_RNDV",
+                                            "UCP_FEATURE_WAKEUP", "UCP_WORKER_PARAM_FIELD_EVENTS", "UCP_WAKEUP_TX", "UCP_WAKEUP_RX",
+                                            "UCS_ERR_BUSY", "POLLIN", "EINTR"])
             lines.Add($"printf(\"{constant} %d\\n\", (int)({constant}));");
         lines.Add("return 0; }");
         File.WriteAllLines(Path.Combine(dir, "layout.c"), lines);

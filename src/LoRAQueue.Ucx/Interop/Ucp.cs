@@ -11,11 +11,13 @@ internal static unsafe partial class Ucp
     public const uint ApiMajor = 1, ApiMinor = 13;
 
     // ucs_status_t
-    public const int Ok = 0, InProgress = 1, ErrCanceled = -16, ErrLast = -100;
+    public const int Ok = 0, InProgress = 1, ErrBusy = -15, ErrCanceled = -16, ErrLast = -100;
 
     public const ulong ParamFieldFeatures = 1UL << 0;
-    public const ulong FeatureRma = 1UL << 1, FeatureAm = 1UL << 6;
-    public const ulong WorkerParamFieldThreadMode = 1UL << 0;
+    public const ulong FeatureRma = 1UL << 1, FeatureWakeup = 1UL << 4, FeatureAm = 1UL << 6;
+    public const ulong WorkerParamFieldThreadMode = 1UL << 0, WorkerParamFieldEvents = 1UL << 2;
+    /// <summary>ucp_wakeup_event_t: any outgoing completion (send, RMA, atomic), any receive.</summary>
+    public const uint WakeupTx = 1u << 10, WakeupRx = 1u << 11;
     public const int ThreadModeSingle = 0;
     public const ulong EpParamFieldRemoteAddress = 1UL << 0, EpParamFieldErrHandlingMode = 1UL << 1, EpParamFieldErrHandler = 1UL << 2;
     public const int ErrHandlingModePeer = 1;
@@ -58,6 +60,16 @@ internal static unsafe partial class Ucp
 
     [LibraryImport(Library)]
     public static partial uint ucp_worker_progress(nint worker);
+
+    [LibraryImport(Library)]
+    public static partial int ucp_worker_get_efd(nint worker, out int fd);
+
+    [LibraryImport(Library)]
+    public static partial int ucp_worker_arm(nint worker);
+
+    /// <summary>Safe from any thread (ucp.h): makes the worker's event fd readable.</summary>
+    [LibraryImport(Library)]
+    public static partial int ucp_worker_signal(nint worker);
 
     [LibraryImport(Library)]
     public static partial int ucp_ep_create(nint worker, UcpEpParams* parameters, out nint endpoint);

@@ -22,12 +22,13 @@ public static class PeerExchange
         UcxNode node;
         try
         {
-            node = UcxNode.Create(new UcxOptions(PeerErrors: peerErrors));
+            node = UcxNode.Create(new UcxOptions(PeerErrors: peerErrors, Log: message => logger.LogWarning("{Message}", message)));
         }
         catch (UcxException e)
         {
             return Warn(logger, $"UCX refused to start: {e.Message}");
         }
+        if (node.EventDriven) logger.LogInformation("UCX progress is event-driven: idle, its thread blocks on the worker's event fd");
         var method = UcxAdapterExchange.Choose(settings.PullMethod, node.Transports);
         return new UcxAdapterExchange(node, directory, settings.Id, method, services.GetRequiredService<ILogger<UcxAdapterExchange>>(), owns: true);
     }
