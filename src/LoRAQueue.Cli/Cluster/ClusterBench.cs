@@ -82,7 +82,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
     private readonly string _runStamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
     private readonly ConcurrentDictionary<Guid, DateTimeOffset> _dueAt = new();
     private readonly Dictionary<string, (double Modelled, double Lost)> _emulationBaseline = [];
-    private int _warmupJobs;
+    private int _warmupJobs, _warmupRefused;
     private IReadOnlyList<ReplayItem> _items = [];
 
     private void Say(string line) => progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss} {line}"));
@@ -200,9 +200,10 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 $"webhook retry schedule shortened to {options.WebhookRetrySchedule} (LoRAQueue:Webhooks:RetrySchedule)",
                 "TTFT live: from the request's due time in the replay to its first token (gateway lateness, queueing, adapter load included)",
                 "CPU in the usage table: from the replay's start to the end of the drain; total: since the process started (JIT and calibration included)",
+                "child processes run with DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 (no thread-pool spinning), DOTNET_gcServer=0, DOTNET_GCgen0size=16 MB",
             };
             if (inexact > 0) notes.Add($"{inexact} prompts did not tokenize to exactly their trace length");
-            notes.Add($"warm-up before the replay: {_warmupJobs} small jobs (base model and adapter {WarmupAdapter}), not counted");
+            notes.Add($"warm-up before the replay: {_warmupJobs} small jobs accepted (base model and adapter {WarmupAdapter}), {_warmupRefused} refused or unanswered, not counted");
             notes.Add("emulation: modelled and lost step time from the replay's start to each worker's stop (each worker logs its totals every 5 s)");
             var rowsTwin = twin is null ? null : TwinFigures(twin);
             return new ClusterReport
@@ -300,6 +301,8 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             ["MASSTRANSIT_USAGE_TELEMETRY"] = "false",
             ["DOTNET_gcServer"] = "0",
             ["DOTNET_GCgen0size"] = "0x1000000", // 16 MB gen0: fewer collections in 36 small processes
+            // 36 processes on 2 cores: a thread-pool thread that spins before it sleeps takes the core from one that has work.
+            ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
             // One line per job at Information would be the fleet's busiest work: jobs are counted from events instead.
             ["Logging__LogLevel__LoRAQueue.Worker.SubmitJobConsumer"] = "Warning",
             ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
@@ -316,7 +319,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
         {
             int port = FreePort();
             var url = $"http://127.0.0.1:{port}";
-            gateways.Add(StartProcess("gateway", $"g{g}", ["serve", "gateway", "--urls", url], new(), readyMarker: null));
+            gateways.Add(StartProcess("gateway", $"g{g}", ["serve", "gateway", "--urls", url], new() { ["LORAQUEUE__POSTGRES__CONNECTIONSTRING"] = Pool(24) }, readyMarker: null));
             _gatewayUrls = [.. _gatewayUrls, url];
         }
         for (int s = 1; s <= options.Schedulers; s++) await StartSchedulerAsync(ct);
@@ -370,6 +373,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 ["LORAQUEUE__WORKER__KVCACHEMB"] = KvCacheMb().ToString(CultureInfo.InvariantCulture),
                 ["LORAQUEUE__WORKER__MAXRESIDENTADAPTERS"] = options.MaxAdapters.ToString(CultureInfo.InvariantCulture),
                 ["LORAQUEUE__WORKER__PEERS"] = options.Peers,
+                ["LORAQUEUE__POSTGRES__CONNECTIONSTRING"] = Pool(4),
             }, readyMarker: " ready on ", watch: "Emulation: modelled"));
             // A wave at a time: 32 JITs at once on two cores starve the calibrations of the ones already up.
             if (started.Count % options.StartWave == 0 || i == count - 1)
@@ -380,6 +384,10 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             }
         }
     }
+
+    /// <summary>The connection string with a smaller pool: 36 processes at Npgsql's default of 100 each would pass Postgres's 300
+    /// connections (a job's recorder or lookup then waits for a pooled connection instead).</summary>
+    private string Pool(int size) => new NpgsqlConnectionStringBuilder(options.PostgresConnectionString) { MaxPoolSize = size }.ConnectionString;
 
     private int KvCacheMb()
     {
@@ -395,6 +403,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
         var p = StartProcess("scheduler", $"s{n}", ["serve", "scheduler"], new()
         {
             ["LORAQUEUE__SCHEDULER__ID"] = $"s{n}",
+            ["LORAQUEUE__POSTGRES__CONNECTIONSTRING"] = Pool(4),
             ["LORAQUEUE__SCHEDULER__POLICY"] = options.Policy,
             // The twin's: 60 s windows, a check every second, at most one placement per 10 s.
             ["LORAQUEUE__SCHEDULER__WINDOWSECONDS"] = "60",
@@ -527,8 +536,13 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                     }, ct);
                     if (response.StatusCode == HttpStatusCode.Accepted)
                         ids.Add((await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid());
+                    else if (Interlocked.Increment(ref _warmupRefused) <= 3)
+                        Say($"  warm-up job answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    if (Interlocked.Increment(ref _warmupRefused) <= 3) Say($"  warm-up job: no answer ({e.Message})");
+                }
             }, ct));
             await Task.Delay(20, ct);
         }

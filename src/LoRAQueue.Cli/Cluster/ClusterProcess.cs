@@ -27,18 +27,20 @@ internal static class ProcStat
         }
     }
 
-    /// <summary>(VmRSS, VmHWM) in MB, or null if gone.</summary>
-    public static (double Rss, double Peak)? Memory(int pid)
+    /// <summary>(VmRSS, VmHWM, RssAnon, RssShmem) in MB, or null if gone.</summary>
+    public static (double Rss, double Peak, double Anon, double Shmem)? Memory(int pid)
     {
         try
         {
-            double rss = 0, hwm = 0;
+            double rss = 0, hwm = 0, anon = 0, shmem = 0;
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kb(line) / 1024.0;
                 else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) hwm = Kb(line) / 1024.0;
+                else if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = Kb(line) / 1024.0;
+                else if (line.StartsWith("RssShmem:", StringComparison.Ordinal)) shmem = Kb(line) / 1024.0;
             }
-            return (rss, hwm);
+            return (rss, hwm, anon, shmem);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -163,7 +165,13 @@ internal sealed partial class ClusterProcess : IAsyncDisposable
     {
         if (ReadCpu() is { } cpu) _lastCpu = cpu;
         double mb;
-        if (_tree) mb = (ProcStat.Memory(Pid)?.Rss ?? 0) + ProcStat.Children(Pid).Sum(c => ProcStat.Memory(c)?.Rss ?? 0);
+        if (_tree)
+        {
+            // Postgres: every backend maps the same shared buffers; count them once (the largest RssShmem), plus each process's own
+            // anonymous memory, plus the postmaster's file-backed pages.
+            var all = ProcStat.Children(Pid).Select(ProcStat.Memory).Append(ProcStat.Memory(Pid)).OfType<(double Rss, double Peak, double Anon, double Shmem)>().ToList();
+            mb = all.Sum(m => m.Anon) + (all.Count == 0 ? 0 : all.Max(m => m.Shmem)) + (ProcStat.Memory(Pid) is { } own ? own.Rss - own.Anon - own.Shmem : 0);
+        }
         else mb = ProcStat.Memory(Pid) is { } m ? Math.Max(m.Peak, m.Rss) : 0;
         _peakMb = Math.Max(_peakMb, mb);
     }

@@ -32,7 +32,7 @@ internal sealed record TwinComparison(double? ThroughputPct, double? OutputToken
                                       double MeanUtilisation, double MaxUtilisation);
 
 /// <summary>One process of the fleet: CPU seconds (user + system, from /proc) from the replay's start (or the process's, if later) to the
-/// end of the drain, all its CPU seconds since it started, and its peak resident memory (VmHWM; Postgres: the sum over its processes).</summary>
+/// end of the drain, all its CPU seconds since it started, and its peak resident memory (VmHWM; Postgres: the sum of its processes' anonymous memory plus the shared memory once, the largest of the samples).</summary>
 internal sealed record ProcessUsage(string Role, string Id, int Pid, double CpuSeconds, double TotalCpuSeconds, double PeakRssMb, string State);
 
 /// <summary>Per role: processes, CPU seconds in all, CPU as cores over the run, peak RSS of one and in all.</summary>
