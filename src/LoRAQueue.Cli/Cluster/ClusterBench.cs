@@ -555,12 +555,11 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
         await Task.Delay(TimeSpan.FromSeconds(6), ct); // every worker logs its emulation totals (every 5 s): the replay's baseline
     }
 
-    /// <summary>The phase a request due at <paramref name="seconds"/> belongs to: before the first fault, or after fault i.</summary>
-    private string PhaseAt(double seconds)
-    {
-        var last = options.Faults.LastOrDefault(f => f.AtSeconds <= seconds);
-        return last is null ? (options.Faults.Count == 0 ? "all" : "before faults") : $"{last.Index}: {last.Action}";
-    }
+    /// <summary>The phase a request sent now belongs to: before the first fault, or since fault i started (as run, not as planned:
+    /// a fault waits for the one before it to finish).</summary>
+    private string PhaseAt(double seconds) => _phase ?? (options.Faults.Count == 0 ? "all" : "before faults");
+
+    private volatile string? _phase;
 
     private async Task ReportProgressAsync(EventTap tap, DrillReceiver receiver, RedisLoadState loadState, bool sending, CancellationToken ct)
     {
@@ -600,6 +599,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             var at = TimeSpan.FromSeconds(step.AtSeconds);
             if (at > _clock.Elapsed) await Task.Delay(at - _clock.Elapsed, ct);
             double started = _clock.Elapsed.TotalSeconds;
+            _phase = $"{step.Index}: {step.Action}";
             Say($"fault {step.Index}: {step.Describe()}");
             string detail;
             try
