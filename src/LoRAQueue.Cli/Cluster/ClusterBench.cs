@@ -171,8 +171,8 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             await Task.Delay(TimeSpan.FromSeconds(5), ct); // a duplicate delivery or event arrives by now
             foreach (var client in http) client.Dispose();
 
-            var rows = await ReadHistoryAsync(database, ct);
-            var placements = await ReadPlacementsAsync(database, ct);
+            var rows = await RetryAsync(database, () => ReadHistoryAsync(database, ct));
+            var placements = await RetryAsync(database, () => ReadPlacementsAsync(database, ct));
             var events = tap.Events.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<TappedEvent>)kv.Value.ToList());
             var receipts = receiver.Receipts.Where(r => r.Key.Type is "job.completed" or "job.failed")
                 .GroupBy(r => r.Key.Subject).ToDictionary(g => g.Key, g => g.Sum(r => r.Value));
@@ -718,6 +718,22 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
     }
 
     // ------------------------------------------------------------------ results
+
+    /// <summary>A read after a Postgres fault: the pool still holds connections the restart closed; the first use fails, so clear
+    /// the pool and try again (a few times, a second apart).</summary>
+    private async Task<T> RetryAsync<T>(NpgsqlDataSource database, Func<Task<T>> read)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return await read(); }
+            catch (Exception e) when (e is NpgsqlException or IOException && attempt < 5)
+            {
+                Say($"  history read failed ({e.Message}); retrying");
+                database.Clear();
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+        }
+    }
 
     private async Task<Dictionary<Guid, HistoryRow>> ReadHistoryAsync(NpgsqlDataSource database, CancellationToken ct)
     {
