@@ -19,8 +19,28 @@ public sealed class EngineLoopService(EngineRuntime runtime, IHostApplicationLif
             logger.LogCritical(t.Exception, "The engine loop failed; stopping the worker");
             lifetime.StopApplication();
         }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        if (runtime.Engine.IsEmulated) _report = ReportEmulationAsync(_stop.Token);
         return Task.CompletedTask;
     }
+
+    private Task? _report;
+
+    /// <summary>Every 5 s, the emulated engine's totals so far (`bench cluster` takes differences of them).</summary>
+    private async Task ReportEmulationAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct)) LogEmulation();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void LogEmulation() =>
+        logger.LogInformation("Emulation: modelled {Modelled:F3} s of steps, lost {Lost:F3} s behind the model",
+            runtime.Engine.EmulationModelledTime.TotalSeconds, runtime.Engine.EmulationLostTime.TotalSeconds);
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -32,6 +52,12 @@ public sealed class EngineLoopService(EngineRuntime runtime, IHostApplicationLif
         }
         catch (Exception) when (_loop.IsCanceled || _loop.IsFaulted || cancellationToken.IsCancellationRequested)
         {
+        }
+        // What `bench cluster` reads (also every 5 s): how far the emulated steps fell behind the cost model on this host.
+        if (runtime.Engine.IsEmulated)
+        {
+            if (_report is not null) await _report;
+            LogEmulation();
         }
     }
 }

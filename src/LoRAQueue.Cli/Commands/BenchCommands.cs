@@ -19,6 +19,7 @@ internal static class BenchCommands
         command.Subcommands.Add(EngineCommand());
         command.Subcommands.Add(PlacementCommand());
         command.Subcommands.Add(OutagesCommand.Create());
+        command.Subcommands.Add(ClusterCommand.Create());
         foreach (var transfer in TransferCommands.Create()) command.Subcommands.Add(transfer);
         return command;
     }

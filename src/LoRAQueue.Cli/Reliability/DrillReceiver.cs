@@ -25,6 +25,14 @@ internal sealed class DrillReceiver : IAsyncDisposable
 
     public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/hooks";
 
+    /// <summary>While true the receiver is "down": it accepts each connection and resets it without reading or answering, so
+    /// every send fails and is retried later (the cluster bench's webhook-receiver-down fault).</summary>
+    public volatile bool Down;
+
+    /// <summary>Connections refused while <see cref="Down"/>.</summary>
+    public int Refused => Volatile.Read(ref _refused);
+    private int _refused;
+
     /// <summary>(type, subject id) → receipts.</summary>
     public ConcurrentDictionary<(string Type, Guid Subject), int> Receipts { get; } = new();
 
@@ -43,6 +51,12 @@ internal sealed class DrillReceiver : IAsyncDisposable
     {
         using (client)
         {
+            if (Down)
+            {
+                Interlocked.Increment(ref _refused);
+                client.Client.LingerState = new LingerOption(true, 0); // close with a reset: the sender sees a failed attempt
+                return;
+            }
             try
             {
                 var stream = client.GetStream();
