@@ -61,9 +61,9 @@ public sealed class SettingsTests : IDisposable
     [Theory]
     [InlineData("LoRAQueue:Worker:Backend=gpu", "LoRAQueue:Worker:Backend must be one of cpu, emulated (got 'gpu')")]
     [InlineData("LoRAQueue:Worker:Backend=emulated",
-                "LoRAQueue:Worker:Profile (env LORAQUEUE__WORKER__PROFILE) must name the accelerator profile that prices the emulated backend's steps: a built-in one (a100) or a profile JSON file")]
-    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=h100", "LoRAQueue:Worker:Profile: no profile file 'h100' (built in: a100)")]
-    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=/nonexistent/p.json", "LoRAQueue:Worker:Profile: no profile file '/nonexistent/p.json' (built in: a100)")]
+                "LoRAQueue:Worker:Profile (env LORAQUEUE__WORKER__PROFILE) must name the accelerator profile that prices the emulated backend's steps: a built-in one (a100, a100-40gb) or a profile JSON file")]
+    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=h100", "LoRAQueue:Worker:Profile: no profile file 'h100' (built in: a100, a100-40gb)")]
+    [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=/nonexistent/p.json", "LoRAQueue:Worker:Profile: no profile file '/nonexistent/p.json' (built in: a100, a100-40gb)")]
     [InlineData("LoRAQueue:Worker:Backend=emulated;LoRAQueue:Worker:Profile=a100;LoRAQueue:Worker:Kernel=loop",
                 "LoRAQueue:Worker:Kernel 'loop' has no price in the cost model: the emulated backend takes segmented or padded")]
     [InlineData("LoRAQueue:Worker:Profile=a100", "LoRAQueue:Worker:Profile is set ('a100') but LoRAQueue:Worker:Backend is cpu: a profile prices the steps of the emulated backend only")]
