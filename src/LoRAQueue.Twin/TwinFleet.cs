@@ -232,9 +232,9 @@ public sealed class TwinFleet
     {
         double span = Math.Max(1, requests.Count == 0 ? 1 : requests.Max(r => r.ArrivalSeconds) - requests.Min(r => r.ArrivalSeconds));
         var demand = requests.GroupBy(r => r.AdapterId ?? "").ToDictionary(g => g.Key, g => g.Sum(r => (double)(r.InputTokens + r.OutputTokens)) / span);
-        var snapshot = new LoadSnapshot
+        // The workers as their heartbeats report them (the same as the scheduler's checks read), the trace's mean demand.
+        var snapshot = Snapshot() with
         {
-            Workers = [.. _workers.Select(w => new WorkerState { Id = w.Id, MemoryBytes = _options.AdapterMemoryBytes, OperatingPoints = _operatingPoints })],
             Adapters = [.. demand.Select(d => new AdapterDemand
             {
                 Id = d.Key == "" ? null : d.Key, Rank = d.Key == "" ? 0 : _adapters[d.Key].Rank, SizeBytes = d.Key == "" ? 0 : _adapters[d.Key].Bytes,
