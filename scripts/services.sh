@@ -7,8 +7,9 @@
 #   scripts/services.sh stop    stop exactly the processes `start` started (every node), remove their data
 #   scripts/services.sh env     print the env file (eval "$(scripts/services.sh env)")
 #   scripts/services.sh status  exit 0 when the recorded services (every node) are all up
-#   scripts/services.sh down postgres|rabbitmq [NODE]   stop one in place (port and data kept): a fault drill
-#   scripts/services.sh up postgres|rabbitmq [NODE]     start it again after `down` or `kill` (no NODE: every node)
+#   scripts/services.sh down postgres|redis|rabbitmq [NODE]   stop one in place (port and data kept; redis: SIGKILL): a fault drill
+#   scripts/services.sh up postgres|redis|rabbitmq [NODE]     start it again after `down` or `kill` (no NODE: every node; redis: empty)
+#   scripts/services.sh restart redis                         SIGKILL Redis and start it again, empty, on its port
 #   scripts/services.sh kill rabbitmq NODE    SIGKILL one node's Erlang VM (a crash); prints "k name 127.0.0.1:port"
 #   scripts/services.sh nodes                 one line per node: k, node name, AMQP address, up|app-stopped|dead
 #   scripts/services.sh leader QUEUE [VHOST]  the node leading a quorum queue now: "k name 127.0.0.1:port"
@@ -157,7 +158,7 @@ stop_postgres() {
 start_redis() {
   local dir=$STATE_DIR/redis
   mkdir -p "$dir"
-  REDIS_PORT=$(free_port)
+  REDIS_PORT=${1:-$(free_port)}
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --save '' --appendonly no \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     || die "redis-server failed to start (log: $dir/redis.log)"
@@ -166,6 +167,22 @@ start_redis() {
 }
 
 redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+# Down: SIGKILL (a crash; nothing is saved, nothing is configured to be). Up: a fresh, empty server on the same port.
+redis_down() {
+  kill -0 "$REDIS_PID" 2>/dev/null || die "redis (pid $REDIS_PID) is not running"
+  kill -KILL "$REDIS_PID"
+  local i
+  for i in $(seq 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
+  say "redis down (SIGKILL pid $REDIS_PID, 127.0.0.1:$REDIS_PORT)"
+}
+
+redis_up() {
+  redis_ping && die "redis already answers on 127.0.0.1:$REDIS_PORT"
+  start_redis "$REDIS_PORT"
+  sed -i "s/^REDIS_PID=[0-9]* /REDIS_PID=$REDIS_PID /" "$ENV_FILE"   # status and stop use the recorded pid
+  say "redis up, empty (pid $REDIS_PID, 127.0.0.1:$REDIS_PORT)"
+}
 
 # ---------------------------------------------------------------- rabbitmq
 
@@ -374,7 +391,8 @@ service_down() {
     postgres) as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null || die "postgres did not stop"
               say "postgres down (127.0.0.1:$PG_PORT)" ;;
     rabbitmq) rabbit_down "${2:-1}" ;;
-    *) die "down takes postgres or rabbitmq [NODE]" ;;
+    redis) redis_down ;;
+    *) die "down takes postgres, redis or rabbitmq [NODE]" ;;
   esac
 }
 
@@ -386,7 +404,8 @@ service_up() {
       sed -i "s/ PG_PID=[0-9]* / PG_PID=$PG_PID /" "$ENV_FILE"   # status checks the recorded pid
       wait_for "postgres on 127.0.0.1:$PG_PORT" "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres not answering" ;;
     rabbitmq) rabbit_up "${2:-}" ;;
-    *) die "up takes postgres or rabbitmq [NODE]" ;;
+    redis) redis_up ;;
+    *) die "up takes postgres, redis or rabbitmq [NODE]" ;;
   esac
 }
 
@@ -499,7 +518,7 @@ on_start_failure() {
 }
 
 usage() {
-  echo "usage: $0 start [--rabbitmq-nodes N] | stop | env | status | down <service> [NODE] | up <service> [NODE]" >&2
+  echo "usage: $0 start [--rabbitmq-nodes N] | stop | env | status | down <service> [NODE] | up <service> [NODE] | restart redis" >&2
   echo "       $0 kill rabbitmq NODE | nodes | leader QUEUE [VHOST]      (NODE: 1…N, a node name, or leader:QUEUE[@VHOST])" >&2
   exit 2
 }
@@ -520,6 +539,8 @@ case "${1:-}" in
   status) if ( is_up ); then say "running (env: $ENV_FILE)"; else say "not running"; exit 1; fi ;;
   down) service_down "${2:-}" "${3:-}" ;;
   up) service_up "${2:-}" "${3:-}" ;;
+  restart) [ "${2:-}" = redis ] || die "restart takes redis (killed, then started again empty on its port)"
+           service_down redis && service_up redis ;;
   kill) [ "${2:-}" = rabbitmq ] || die "kill takes rabbitmq NODE"
         load_state || die "nothing recorded in $ENV_FILE: run scripts/services.sh start"
         rabbit_kill "${3:-1}" ;;
