@@ -179,6 +179,7 @@ redis_down() {
 
 redis_up() {
   redis_ping && die "redis already answers on 127.0.0.1:$REDIS_PORT"
+  STATE_DIR=$LORAQUEUE_SERVICES_DIR   # the directory `start` made (recorded in the env file)
   start_redis "$REDIS_PORT"
   sed -i "s/^REDIS_PID=[0-9]* /REDIS_PID=$REDIS_PID /" "$ENV_FILE"   # status and stop use the recorded pid
   say "redis up, empty (pid $REDIS_PID, 127.0.0.1:$REDIS_PORT)"

@@ -70,6 +70,11 @@ public sealed class ClusterBenchTests
         Assert.Equal(15, plan[1].Duration);
         Assert.Equal(30, plan[2].Duration);
         Assert.Empty(FaultPlan.Parse("[]"));
+
+        var drill = FaultPlan.Parse("""[{"at_seconds": 5, "action": "redis-restart"}, {"at_seconds": 9, "action": "kill-gateway-during-batch", "args": {"lines": 1000}}]""");
+        Assert.Equal(0, drill[0].Duration);
+        Assert.Equal(1000, drill[1].Number("lines", 0));
+        Assert.Contains("1000-line batch", drill[1].Describe(), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -83,7 +88,8 @@ public sealed class ClusterBenchTests
     [InlineData("""[{"at_seconds": 1, "action": "kill-workers", "args": {"count": 3}}]""", "kill-workers takes no argument 'count' (it takes: fraction, restart)")]
     [InlineData("""[{"at_seconds": 1, "action": "postgres-down", "args": {"seconds": "30"}}]""", "postgres-down's seconds must be a positive number")]
     [InlineData("""[{"at_seconds": 1, "action": "kill-workers", "when": 3}]""", "unknown field 'when'")]
-    [InlineData("""[{"at_seconds": 1, "action": "redis-restart"}]""", "not implemented in bench cluster yet")]
+    [InlineData("""[{"at_seconds": 1, "action": "redis-restart", "args": {"seconds": 5}}]""", "redis-restart takes no argument 'seconds'")]
+    [InlineData("""[{"at_seconds": 1, "action": "kill-gateway-during-batch", "args": {"lines": 0}}]""", "kill-gateway-during-batch's lines must be a positive number")]
     [InlineData("""[{"at_seconds": 10, "action": "postgres-down", "args": {"seconds": 30}}, {"at_seconds": 20, "action": "kill-workers"}]""",
                 "plan[1]: starts at 20 s while plan[0] (postgres-down) lasts until 40 s: one fault at a time")]
     [InlineData("[", "plan: not JSON")]

@@ -67,14 +67,14 @@ internal sealed record ClusterOptions
 /// count of every job from the workers' events (<see cref="EventTap"/>), the history and the webhook receiver
 /// (<see cref="DrillReceiver"/>), beside the digital twin's prediction for the same requests and fleet.
 /// </summary>
-internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
+internal sealed partial class ClusterBench(ClusterOptions options, TextWriter progress)
 {
     private readonly List<ClusterProcess> _processes = [];
     private readonly List<ClusterProcess> _servers = [];
     private readonly ConcurrentBag<AcceptedJob> _accepted = [];
     private readonly ConcurrentBag<double> _lateness = [];
     private readonly List<FaultOutcome> _faults = [];
-    private int _refused, _other, _workerSequence, _schedulerSequence;
+    private int _refused, _other, _retried, _retryAttempts, _replayed, _unansweredTries, _workerSequence, _schedulerSequence;
     private string[] _gatewayUrls = [];
     private Dictionary<string, string> _baseEnvironment = [];
     private DateTimeOffset _replayStart;
@@ -84,6 +84,9 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
     private readonly Dictionary<string, (double Modelled, double Lost)> _emulationBaseline = [];
     private int _warmupJobs, _warmupRefused;
     private IReadOnlyList<ReplayItem> _items = [];
+    private HttpClient[] _http = [];
+    private NpgsqlDataSource? _database;
+    private string[] _prompts = [];
 
     private void Say(string line) => progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss} {line}"));
 
@@ -148,6 +151,9 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 return client;
             }).ToArray();
 
+            _http = http;
+            _database = database;
+            _prompts = promptByItem;
             await WarmUpAsync(http, tap, receiver.Url, ct);
             foreach (var p in _processes.Concat(_servers)) p.StartWindow();
             foreach (var p in _processes.Where(p => p.Role == "worker")) _emulationBaseline[p.Id] = ParseEmulation(p.Watched.LastOrDefault());
@@ -162,11 +168,11 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 var due = TimeSpan.FromSeconds(item.DueSeconds);
                 if (due > _clock.Elapsed) await Task.Delay(due - _clock.Elapsed, ct);
                 _lateness.Add((_clock.Elapsed - due).TotalMilliseconds);
-                sends.Add(PostAsync(http[item.Gateway], item, promptByItem[item.Index], receiver.Url, ct));
+                sends.Add(PostAsync(http, item, promptByItem[item.Index], receiver.Url, ct));
             }
             await Task.WhenAll(sends);
             await faults;
-            Say($"sent: {_accepted.Count} accepted, {_refused} refused (503), {_other} other; draining (at most {options.DrainTimeout.TotalSeconds:0} s)");
+            Say($"sent: {_accepted.Count} accepted ({_retried} after a retry, {_retryAttempts} retries in all), {_refused} refused (503) after {MaxAttempts} tries, {_other} other; draining (at most {options.DrainTimeout.TotalSeconds:0} s)");
             await DrainAsync(tap, receiver, ct);
             await Task.Delay(TimeSpan.FromSeconds(5), ct); // a duplicate delivery or event arrives by now
             foreach (var client in http) client.Dispose();
@@ -178,7 +184,9 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 .GroupBy(r => r.Key.Subject).ToDictionary(g => g.Key, g => g.Sum(r => r.Value));
             var accepted = _accepted.OrderBy(a => a.Index).ToList();
             var counts = JobAccounting.Count(accepted, events, rows, receipts);
-            var live = LiveFigures(accepted, events);
+            var batchChecks = await RetryAsync(database, () => CheckDrillBatchesAsync(ct));
+            var requestsWithTwoJobs = await RetryAsync(database, () => CountRequestsWithTwoJobsAsync(database, ct));
+            var live = LiveFigures([.. accepted.Where(a => a.Index >= 0)], events); // the drill batch (index < 0) is not the trace
             var completions = events.Values.Select(l => l.FirstOrDefault(e => e.Type == "JobCompleted")?.At).OfType<DateTimeOffset>()
                 .Select(t => (t - _replayStart).TotalSeconds).ToList();
             var outcomes = _faults.Select(f => f with { RecoveryS = JobAccounting.RecoverySeconds(completions, f.StartedAtS, f.EndedAtS) }).ToList();
@@ -198,6 +206,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             {
                 $"peers: {options.Peers} (LoRAQueue:Worker:Peers){(options.Peers == "off" ? ": adapters from the store only; UCX progress threads would cost ~4 % of a core per idle worker (docs/emulated-workers.md)" : "")}",
                 $"webhook retry schedule shortened to {options.WebhookRetrySchedule} (LoRAQueue:Webhooks:RetrySchedule)",
+                $"producer: every request with an Idempotency-Key, tried up to {MaxAttempts} times (503 or no answer: the next gateway after Retry-After, at most 5 s)",
                 "TTFT live: from the request's due time in the replay to its first token (gateway lateness, queueing, adapter load included)",
                 "CPU in the usage table: from the replay's start to the end of the drain; total: since the process started (JIT and calibration included)",
                 "child processes run with DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 (no thread-pool spinning), DOTNET_gcServer=0, DOTNET_GCgen0size=16 MB",
@@ -216,6 +225,9 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 Accepted = _accepted.Count,
                 Refused = _refused,
                 OtherAnswers = _other,
+                Retried = _retried,
+                RetryAttempts = _retryAttempts,
+                Replayed = _replayed,
                 SubmitLatenessP99Ms = Figures.Percentile([.. _lateness], 0.99) is { } l ? Math.Round(l, 1) : null,
                 Live = live,
                 Twin = rowsTwin,
@@ -224,6 +236,8 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
                 TwinWithoutPickup = twinWithoutPickup is null ? null : TwinFigures(twinWithoutPickup),
                 Jobs = counts,
                 Faults = outcomes,
+                Batches = batchChecks,
+                RequestsWithTwoJobs = requestsWithTwoJobs,
                 Placements = placements,
                 Adapters = AdapterFiguresOf(events, tap),
                 Emulation = EmulationOf(),
@@ -323,25 +337,7 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             _gatewayUrls = [.. _gatewayUrls, url];
         }
         for (int s = 1; s <= options.Schedulers; s++) await StartSchedulerAsync(ct);
-        using (var health = new HttpClient { Timeout = TimeSpan.FromSeconds(2) })
-        {
-            foreach (var (url, process) in _gatewayUrls.Zip(gateways))
-            {
-                var deadline = Stopwatch.StartNew();
-                while (true)
-                {
-                    if (process.HasExited) throw new InvalidOperationException($"gateway {process.Id} exited:{Environment.NewLine}{process.Tail}");
-                    try
-                    {
-                        using var r = await health.GetAsync(url + "/healthz", ct);
-                        if (r.IsSuccessStatusCode) break;
-                    }
-                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-                    if (deadline.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException($"gateway {process.Id} not healthy at {url} in 2 minutes:{Environment.NewLine}{process.Tail}");
-                    await Task.Delay(500, ct);
-                }
-            }
-        }
+        foreach (var (url, process) in _gatewayUrls.Zip(gateways)) await WaitHealthyAsync(url, process, ct);
         Say($"{options.Gateways} gateways up ({string.Join(", ", _gatewayUrls)}), {options.Schedulers} schedulers started");
         await StartWorkersAsync(options.Workers, ct);
         var ids = _processes.Where(p => p.Role == "worker").Select(p => p.Id).ToHashSet();
@@ -355,6 +351,25 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             await Task.Delay(1000, ct);
         }
         Say($"{ids.Count} workers heartbeat");
+    }
+
+    /// <summary>Until the gateway answers /healthz (2 minutes at most); throws with its log's tail when it exits or never does.</summary>
+    private static async Task WaitHealthyAsync(string url, ClusterProcess process, CancellationToken ct)
+    {
+        using var health = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"gateway {process.Id} exited:{Environment.NewLine}{process.Tail}");
+            try
+            {
+                using var r = await health.GetAsync(url + "/healthz", ct);
+                if (r.IsSuccessStatusCode) return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            if (deadline.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException($"gateway {process.Id} not healthy at {url} in 2 minutes:{Environment.NewLine}{process.Tail}");
+            await Task.Delay(500, ct);
+        }
     }
 
     private async Task StartWorkersAsync(int count, CancellationToken ct)
@@ -485,31 +500,66 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
 
     // ------------------------------------------------------------------ traffic
 
-    private async Task PostAsync(HttpClient http, ReplayItem item, string prompt, string webhook, CancellationToken ct)
+    /// <summary>How often a replayed request is tried in all (its gateway, then the others in turn) before it counts as refused.</summary>
+    private const int MaxAttempts = 10;
+
+    /// <summary>
+    /// One replayed request as a careful producer sends it: with an Idempotency-Key of its own, and again (the next gateway, after
+    /// the gateway's Retry-After, at most 5 s) when the answer is 503 or there is none — a gateway killed, the broker not
+    /// confirming in time. The key makes the retry safe: a job the first try did queue is answered with its id, not queued twice.
+    /// </summary>
+    private async Task PostAsync(HttpClient[] http, ReplayItem item, string prompt, string webhook, CancellationToken ct)
     {
         var dueAt = _replayStart + TimeSpan.FromSeconds(item.DueSeconds);
-        try
+        var body = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
         {
-            using var response = await http.PostAsJsonAsync("v1/jobs", new Dictionary<string, object?>
-            {
-                ["adapter"] = item.AdapterId, ["prompt"] = prompt, ["max_tokens"] = item.OutputTokens, ["webhook_url"] = webhook,
-                ["metadata"] = new Dictionary<string, string> { ["replay_index"] = item.Index.ToString(CultureInfo.InvariantCulture) },
-            }, ct);
-            if (response.StatusCode == HttpStatusCode.Accepted)
-            {
-                var id = (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
-                _dueAt[id] = dueAt;
-                _accepted.Add(new AcceptedJob(id, item.Index, PhaseAt(item.DueSeconds), dueAt, item.Rank));
-            }
-            else if (response.StatusCode == HttpStatusCode.ServiceUnavailable) Interlocked.Increment(ref _refused);
-            else
-            {
-                if (Interlocked.Increment(ref _other) <= 5) Say($"  unexpected {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
-            }
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            ["adapter"] = item.AdapterId, ["prompt"] = prompt, ["max_tokens"] = item.OutputTokens, ["webhook_url"] = webhook,
+            ["metadata"] = new Dictionary<string, string> { ["replay_index"] = item.Index.ToString(CultureInfo.InvariantCulture), ["run"] = _runStamp },
+        });
+        string key = $"cluster-{_runStamp}-{item.Index}";
+        int gateway = item.Gateway;
+        for (int attempt = 1; ; attempt++)
         {
-            if (Interlocked.Increment(ref _other) <= 5) Say($"  no answer: {e.Message}");
+            TimeSpan wait;
+            bool refused;
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "v1/jobs") { Content = new ByteArrayContent(body) };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                request.Headers.Add("Idempotency-Key", key);
+                using var response = await http[gateway].SendAsync(request, ct);
+                if (response.StatusCode == HttpStatusCode.Accepted)
+                {
+                    var id = (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
+                    _dueAt[id] = dueAt;
+                    _accepted.Add(new AcceptedJob(id, item.Index, PhaseAt(item.DueSeconds), dueAt, item.Rank));
+                    if (attempt > 1) Interlocked.Increment(ref _retried);
+                    if (response.Headers.Contains("Idempotent-Replayed")) Interlocked.Increment(ref _replayed);
+                    return;
+                }
+                if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
+                {
+                    if (Interlocked.Increment(ref _other) <= 5) Say($"  unexpected {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                    return;
+                }
+                refused = true;
+                wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
+            }
+            catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
+            {
+                refused = false;
+                wait = TimeSpan.FromMilliseconds(500);
+                if (attempt == 1 && Interlocked.Increment(ref _unansweredTries) <= 5) Say($"  no answer from gateway {gateway + 1} ({e.Message}); retrying");
+            }
+            if (attempt == MaxAttempts)
+            {
+                if (refused) Interlocked.Increment(ref _refused);
+                else Interlocked.Increment(ref _other);
+                return;
+            }
+            Interlocked.Increment(ref _retryAttempts);
+            gateway = (gateway + 1) % http.Length;
+            await Task.Delay(wait < TimeSpan.FromSeconds(5) ? wait : TimeSpan.FromSeconds(5), ct);
         }
     }
 
@@ -590,133 +640,6 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
         Say($"drain timed out after {options.DrainTimeout.TotalSeconds:0} s");
     }
 
-    // ------------------------------------------------------------------ faults
-
-    private async Task RunFaultsAsync(DrillReceiver receiver, RedisLoadState loadState, ConnectionMultiplexer redis, CancellationToken ct)
-    {
-        foreach (var step in options.Faults)
-        {
-            var at = TimeSpan.FromSeconds(step.AtSeconds);
-            if (at > _clock.Elapsed) await Task.Delay(at - _clock.Elapsed, ct);
-            double started = _clock.Elapsed.TotalSeconds;
-            _phase = $"{step.Index}: {step.Action}";
-            Say($"fault {step.Index}: {step.Describe()}");
-            string detail;
-            try
-            {
-                detail = step.Action switch
-                {
-                    "kill-workers" => await KillWorkersAsync(step, loadState, ct),
-                    "kill-rabbitmq-leader" => await KillRabbitLeaderAsync(step, ct),
-                    "postgres-down" => await PostgresDownAsync(step, ct),
-                    "kill-scheduler" => await KillSchedulerAsync(step, redis, ct),
-                    "webhook-receiver-down" => await ReceiverDownAsync(step, receiver, ct),
-                    _ => throw new InvalidOperationException($"no action {step.Action}"),
-                };
-            }
-            catch (Exception e) when (e is InvalidOperationException or IOException or TimeoutException)
-            {
-                detail = "FAILED: " + e.Message;
-            }
-            double ended = _clock.Elapsed.TotalSeconds;
-            Say($"fault {step.Index} done after {ended - started:0.#} s: {detail}");
-            _faults.Add(new FaultOutcome(step.Index, step.Action, step.Describe(), Math.Round(started, 1), Math.Round(ended, 1), detail, null));
-        }
-    }
-
-    private async Task<string> KillWorkersAsync(FaultStep step, RedisLoadState loadState, CancellationToken ct)
-    {
-        List<ClusterProcess> running;
-        lock (_processes) running = [.. _processes.Where(p => p.Role == "worker" && !p.HasExited)];
-        int n = Math.Max(1, (int)Math.Round(step.Number("fraction", 0.25) * running.Count));
-        // Mid-batch: the workers holding the most jobs in their engines now.
-        var busy = (await loadState.GetLiveWorkersAsync()).ToDictionary(h => h.Worker, h => h.JobsInEngine);
-        var victims = running.OrderByDescending(p => busy.GetValueOrDefault(p.Id)).Take(n).ToList();
-        int inEngine = victims.Sum(v => busy.GetValueOrDefault(v.Id));
-        await Task.WhenAll(victims.Select(v => v.KillAsync()));
-        string detail = $"SIGKILL {string.Join(",", victims.Select(v => v.Id))} ({inEngine} jobs in their engines at the last heartbeat)";
-        if (!step.Flag("restart", true)) return detail;
-        int before = _workerSequence;
-        await StartWorkersAsync(n, ct);
-        return detail + $"; started w{before + 1:00}…w{_workerSequence:00}";
-    }
-
-    private string BusiestQueue()
-    {
-        var rank = _items.GroupBy(i => i.Rank).OrderByDescending(g => g.Count()).First().Key;
-        return rank == 0 ? "lora-base" : $"lora-rank-{rank}";
-    }
-
-    private async Task<string> KillRabbitLeaderAsync(FaultStep step, CancellationToken ct)
-    {
-        string queue = step.Text("queue", "busiest");
-        if (queue == "busiest") queue = BusiestQueue();
-        string killed = (await ServicesAsync(ct, "kill", "rabbitmq", $"leader:{queue}")).Trim();
-        string node = killed.Split(' ')[0];
-        await Task.Delay(TimeSpan.FromSeconds(step.Duration), ct);
-        await ServicesAsync(ct, "up", "rabbitmq", node);
-        AttachServers();
-        return $"{queue}'s leader: node {killed}; restarted";
-    }
-
-    private async Task<string> PostgresDownAsync(FaultStep step, CancellationToken ct)
-    {
-        await ServicesAsync(ct, "down", "postgres");
-        try { await Task.Delay(TimeSpan.FromSeconds(step.Duration), ct); }
-        finally { await ServicesAsync(CancellationToken.None, "up", "postgres"); }
-        AttachServers();
-        return "stopped and started";
-    }
-
-    private async Task<string> KillSchedulerAsync(FaultStep step, ConnectionMultiplexer redis, CancellationToken ct)
-    {
-        var db = redis.GetDatabase();
-        string? holder = await db.StringGetAsync("lq:scheduler:lease");
-        ClusterProcess? leader;
-        lock (_processes) leader = _processes.FirstOrDefault(p => p.Role == "scheduler" && !p.HasExited && holder == p.Id);
-        if (leader is null) throw new InvalidOperationException($"no running scheduler of ours holds the lease (holder: {holder ?? "none"})");
-        await leader.KillAsync();
-        var clock = Stopwatch.StartNew();
-        string? next = null;
-        while (clock.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            next = await db.StringGetAsync("lq:scheduler:lease");
-            if (next is not null && next != holder) break;
-            await Task.Delay(250, ct);
-        }
-        string detail = $"SIGKILL {leader.Id}; lease to {next ?? "nobody"} after {clock.Elapsed.TotalSeconds:0.0} s";
-        if (step.Flag("restart", true))
-        {
-            var standby = await StartSchedulerAsync(ct);
-            detail += $"; started {standby.Id}";
-        }
-        return detail;
-    }
-
-    private static async Task<string> ReceiverDownAsync(FaultStep step, DrillReceiver receiver, CancellationToken ct)
-    {
-        int before = receiver.Refused;
-        receiver.Down = true;
-        try { await Task.Delay(TimeSpan.FromSeconds(step.Duration), ct); }
-        finally { receiver.Down = false; }
-        return $"{receiver.Refused - before} deliveries refused while down";
-    }
-
-    private async Task<string> ServicesAsync(CancellationToken ct, params string[] args)
-    {
-        if (options.ServicesEnv is null) throw new InvalidOperationException("this fault needs --services-env (the servers' env file of scripts/services.sh)");
-        var start = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(options.ServicesScript);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["LORAQUEUE_SERVICES_ENV"] = options.ServicesEnv;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct);
-        if (process.ExitCode != 0) throw new InvalidOperationException($"services.sh {string.Join(' ', args)} failed: {await stderr}");
-        return await stdout;
-    }
-
     // ------------------------------------------------------------------ results
 
     /// <summary>A read after a Postgres fault: the pool still holds connections the restart closed; the first use fails, so clear
@@ -743,6 +666,17 @@ internal sealed class ClusterBench(ClusterOptions options, TextWriter progress)
             "SELECT job_id AS JobId, min(status) AS Status, count(*)::int AS Rows FROM jobs WHERE job_id = ANY(@Ids) GROUP BY job_id",
             new { Ids = ids }, cancellationToken: ct));
         return rows.ToDictionary(r => r.JobId, r => new HistoryRow(r.Status, r.Rows));
+    }
+
+    /// <summary>Replayed requests that have more than one job in the history (by the run and replay index in their metadata): a
+    /// retry that queued the request again under a new id — the duplicate a job-by-job count cannot see.</summary>
+    private async Task<int> CountRequestsWithTwoJobsAsync(NpgsqlDataSource database, CancellationToken ct)
+    {
+        await using var connection = await database.OpenConnectionAsync(ct);
+        return await connection.ExecuteScalarAsync<int>(new CommandDefinition("""
+            SELECT count(*)::int FROM (
+              SELECT metadata->>'replay_index' FROM jobs WHERE metadata->>'run' = @Run GROUP BY 1 HAVING count(DISTINCT job_id) > 1) twice
+            """, new { Run = _runStamp }, cancellationToken: ct));
     }
 
     private async Task<IReadOnlyList<PlacementEntry>> ReadPlacementsAsync(NpgsqlDataSource database, CancellationToken ct)

@@ -52,6 +52,13 @@ internal sealed record PullFigures(int Pulls, long Bytes, double MeanMs);
 /// <summary>What a fault did: when it started and ended (seconds after the replay's start), what it touched, and how long service took to return.</summary>
 internal sealed record FaultOutcome(int Index, string Action, string Description, double StartedAtS, double EndedAtS, string Detail, double? RecoveryS);
 
+/// <summary>A batch posted during a fault (kill-gateway-during-batch): its lines, those with a job in the history, those with none
+/// (lost), those with more than one (duplicated), and how many batches the drill's key made (1: the retry resumed the first).</summary>
+internal sealed record BatchCheck(Guid BatchId, int Lines, int LinesWithAJob, int LinesLost, int LinesDuplicated, int Batches)
+{
+    public bool Held => LinesLost == 0 && LinesDuplicated == 0 && Batches == 1;
+}
+
 /// <summary>The fleet's settings, the same ones the twin was given.</summary>
 internal sealed record ClusterSetup(int Workers, int Gateways, int Schedulers, string RabbitMqNodes, string Profile, string Kernel, string Policy,
                                    int MaxSequences, int MaxBatchTokens, long KvTokens, int KvCacheMb, int MaxAdapters, string Peers, string Model,
@@ -68,6 +75,11 @@ internal sealed record ClusterReport
     public required int Accepted { get; init; }
     public required int Refused { get; init; }
     public required int OtherAnswers { get; init; }
+    /// <summary>Requests accepted after one or more retries (the producer's), the retries in all, and the answers a gateway gave
+    /// as a replay of an earlier try (Idempotent-Replayed: the first try had queued the job).</summary>
+    public int Retried { get; init; }
+    public int RetryAttempts { get; init; }
+    public int Replayed { get; init; }
     public double? SubmitLatenessP99Ms { get; init; }
     public required RunFigures Live { get; init; }
     public RunFigures? Twin { get; init; }
@@ -78,6 +90,9 @@ internal sealed record ClusterReport
     public RunFigures? TwinWithoutPickup { get; init; }
     public required IReadOnlyList<JobCounts> Jobs { get; init; }
     public required IReadOnlyList<FaultOutcome> Faults { get; init; }
+    public IReadOnlyList<BatchCheck> Batches { get; init; } = [];
+    /// <summary>Replayed requests with more than one job in the history (a retry queued again under a new id).</summary>
+    public int RequestsWithTwoJobs { get; init; }
     public required IReadOnlyList<PlacementEntry> Placements { get; init; }
     public required AdapterFigures Adapters { get; init; }
     public EmulationFigures? Emulation { get; init; }
@@ -86,8 +101,9 @@ internal sealed record ClusterReport
     public required double WallSeconds { get; init; }
     public IReadOnlyList<string> Notes { get; init; } = [];
 
-    /// <summary>Every accepted job ended exactly once, nothing stuck, every webhook once, none refused or unanswered.</summary>
-    public bool Held => Jobs.All(j => j.Held) && OtherAnswers == 0;
+    /// <summary>Every accepted job ended exactly once, nothing stuck, every webhook once, every drill batch line one job, none unanswered, every fault carried out.</summary>
+    public bool Held => Jobs.All(j => j.Held) && Batches.All(b => b.Held) && RequestsWithTwoJobs == 0 && OtherAnswers == 0
+                        && Faults.All(f => !f.Detail.StartsWith("FAILED", StringComparison.Ordinal));
 }
 
 /// <summary>The figures of a run from each request's (rank, TTFT if it got a first token, output tokens, finish time).</summary>

@@ -19,7 +19,7 @@ internal static class ClusterView
             $"{s.MaxSequences} sequences, {s.MaxBatchTokens} batch tokens, {s.KvTokens} KV tokens, {s.MaxAdapters} adapters, peers {s.Peers}), " +
             $"{s.Gateways} gateways, {s.Schedulers} schedulers, RabbitMQ {s.RabbitMqNodes}; {s.Cores} cores"));
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"answers: {r.Accepted} accepted, {r.Refused} refused (503), {r.OtherAnswers} other; replay lateness p99 {r.SubmitLatenessP99Ms:0.#} ms"));
+            $"answers: {r.Accepted} accepted ({r.Retried} after a retry, {r.RetryAttempts} retries, {r.Replayed} idempotent replays), {r.Refused} refused (503) at the last try, {r.OtherAnswers} other; replay lateness p99 {r.SubmitLatenessP99Ms:0.#} ms"));
 
         var compare = new Table().Title("live against the twin (TTFT in seconds, from the request's due time)")
             .AddColumns("", "completed", "req/s", "out tok/s", "TTFT p50", "p95", "p99", $"SLO {F(s.SloTtftS)} s");
@@ -59,6 +59,10 @@ internal static class ClusterView
                 faults.AddRow($"{f.Index}", F(f.StartedAtS, "0.#"), F(f.EndedAtS, "0.#"), Markup.Escape(f.Description), Markup.Escape(f.Detail), S(f.RecoveryS));
             console.Write(faults);
         }
+        console.WriteLine($"replayed requests with more than one job in the history: {r.RequestsWithTwoJobs}");
+        foreach (var b in r.Batches)
+            console.WriteLine($"batch {b.BatchId} (gateway killed during its upload): {b.LinesWithAJob}/{b.Lines} lines with a job, {b.LinesLost} without, " +
+                              $"{b.LinesDuplicated} with more than one; {b.Batches} batch(es) for its Idempotency-Key");
 
         console.WriteLine("placements: " + (r.Placements.Count == 0 ? "none recorded" : string.Join("; ", r.Placements.Select(p =>
             string.Create(CultureInfo.InvariantCulture, $"{p.AtSeconds:0.#} s epoch {p.Epoch} ({p.Reason}): ") +
@@ -76,6 +80,8 @@ internal static class ClusterView
         console.Write(usage);
         foreach (var note in r.Notes) console.MarkupLineInterpolated($"[grey]note: {note}[/]");
         console.MarkupLine(r.Held ? "[green]every accepted job ended exactly once: none lost, duplicated or stuck; every webhook once[/]"
-                                  : "[red]not every job ended exactly once (see the job table)[/]");
+                                  : r.Faults.Any(f => f.Detail.StartsWith("FAILED", StringComparison.Ordinal))
+                                      ? "[red]a fault was not carried out (see the fault table)[/]"
+                                      : "[red]not every job ended exactly once (see the job table)[/]");
     }
 }
