@@ -6,6 +6,8 @@ using LoRAQueue.Contracts;
 using LoRAQueue.Gateway.Batches;
 using LoRAQueue.Gateway.Jobs;
 using LoRAQueue.History;
+using LoRAQueue.Messaging;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LoRAQueue.Gateway.Tests;
@@ -116,6 +118,41 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
     }
 
     [Fact]
+    public async Task A_gateway_that_stops_mid_send_leaves_a_batch_that_the_retry_completes_under_the_same_ids()
+    {
+        var declarer = new StoppingDeclarer();
+        await using var server = await GatewayServer.StartAsync(services: s => s.AddSingleton<IRankQueueDeclarer>(declarer));
+        var tenant = await server.CreateTenantAsync();
+        var lines = Lines(100).ToList();
+
+        // The first request stops after about 20 sends, before recording any (the record follows every send), as a
+        // SIGKILLed gateway would: its batch stays unsealed and its key claimed.
+        declarer.StopAfter = 20;
+        var crashed = await PostBatch(tenant, "stops", lines);
+        Assert.NotEqual(HttpStatusCode.Accepted, crashed.StatusCode);
+        declarer.StopAfter = null;
+        var sentBeforeStop = (await SettledQueueAsync(server, tenant)).Select(j => j.JobId).ToHashSet();
+        Assert.InRange(sentBeforeStop.Count, 20, 99);
+        await using var connection = await server.Database.DataSource.OpenConnectionAsync();
+        Guid batchId = await connection.ExecuteScalarAsync<Guid>("SELECT batch_id FROM batches WHERE tenant = @T AND sealed_at IS NULL",
+                                                                 new { T = tenant.Id });
+        Assert.Equal(0, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM jobs WHERE batch_id = @B", new { B = batchId }));
+
+        var retry = await PostBatch(tenant, "stops", lines);
+        var answer = await retry.AssertStatus(HttpStatusCode.Accepted);
+        Assert.Equal((batchId, (100, 100, 0)), (answer.GetProperty("batch_id").GetGuid(), Counts(answer)));
+        Assert.Equal("true", retry.Headers.GetValues(IdempotencyKeys.ReplayedHeader).Single());
+
+        // None was recorded, so every line is sent: those sent before the stop go a second time under the same id.
+        var queued = await SettledQueueAsync(server, tenant);
+        var expected = Enumerable.Range(1, 100).Select(i => BatchJobIds.Of(batchId, $"c{i}")).ToHashSet();
+        Assert.Equal(expected.Order(), queued.Select(j => j.JobId).Distinct().Order());
+        Assert.All(queued.GroupBy(j => j.JobId), g => Assert.Equal(sentBeforeStop.Contains(g.Key) ? 2 : 1, g.Count()));
+        Assert.Equal(100, await connection.ExecuteScalarAsync<int>("SELECT count(*) FROM jobs WHERE batch_id = @B", new { B = batchId }));
+        Assert.NotNull(await connection.ExecuteScalarAsync<DateTime?>("SELECT sealed_at FROM batches WHERE batch_id = @B", new { B = batchId }));
+    }
+
+    [Fact]
     public async Task The_key_with_another_body_query_or_for_a_job_is_422_and_sends_nothing()
     {
         var tenant = await Server.CreateTenantAsync();
@@ -207,10 +244,39 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
 
     /// <summary>The tenant's queued jobs once everything sent so far has arrived: a marker job goes to the same queue
     /// (queues deliver in order) and is left out of the answer.</summary>
-    private async Task<List<SubmitJob>> SettledQueueAsync(TenantClient tenant)
+    private Task<List<SubmitJob>> SettledQueueAsync(TenantClient tenant) => SettledQueueAsync(Server, tenant);
+
+    private static async Task<List<SubmitJob>> SettledQueueAsync(GatewayServer server, TenantClient tenant)
     {
         Guid marker = await tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
-        await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == marker), "the marker job");
-        return Server.QueuedFor(tenant.Id).Where(j => j.Prompt != "marker").ToList();
+        await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == marker), "the marker job");
+        return server.QueuedFor(tenant.Id).Where(j => j.Prompt != "marker").ToList();
+    }
+
+    /// <summary>The in-memory transport's queue step (JobPublisher runs it before every send), made to abandon the request
+    /// after <see cref="StopAfter"/> sends: an OperationCanceledException is the one error JobIntake does not turn into a
+    /// per-job result, so the request ends there, before the history write, as if the process had stopped.</summary>
+    private sealed class StoppingDeclarer : IRankQueueDeclarer
+    {
+        private int _calls;
+
+        public int? StopAfter
+        {
+            get;
+            set
+            {
+                field = value;
+                _calls = 0;
+            }
+        }
+
+        public Task DeclareAllAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public Task EnsureQueueAsync(string queueName, CancellationToken ct) =>
+            StopAfter is { } limit && Interlocked.Increment(ref _calls) > limit
+                ? throw new OperationCanceledException("the gateway stopped")
+                : Task.CompletedTask;
+
+        public void ConfigureEndpoint(IReceiveEndpointConfigurator endpoint) { }
     }
 }
