@@ -60,9 +60,14 @@ public static class Problems
     public static Problem WebhookRefused(string field, string reason) =>
         new(422, FailureReasons.WebhookUrlRefused, "The webhook URL is not allowed", $"{field} is refused: {reason}");
     public static Problem AdapterRejected(string detail) => new(422, "adapter_invalid", "The adapter cannot be registered", detail);
-    public static Problem IdempotencyKeyReused(string key) =>
+    public static Problem IdempotencyKeyReused(string key, string difference = "a different request body") =>
         new(422, "idempotency_key_reused", "Idempotency-Key already used for another request",
-            $"Idempotency-Key '{key}' was already used with a different request body; use a new key for a new job");
+            $"Idempotency-Key '{key}' was already used with {difference}; use a new key for a new request");
+    /// <summary>Another request with the same key holds its lock: it is still sending. Its answer will be replayed.</summary>
+    public static Problem IdempotencyKeyInProgress(string key, TimeSpan retryAfter) =>
+        new(409, "idempotency_key_in_progress", "A request with this Idempotency-Key is in progress",
+            $"another request with Idempotency-Key '{key}' is still being processed; retry after {Math.Ceiling(retryAfter.TotalSeconds)} s " +
+            "to get its answer", RetryAfter: retryAfter);
     public static Problem NoValidLines(IReadOnlyList<object> errors) =>
         new(422, "no_valid_lines", "No line of the batch is valid", $"all {errors.Count} job lines were rejected; nothing was queued",
             new Dictionary<string, object?> { ["errors"] = errors });

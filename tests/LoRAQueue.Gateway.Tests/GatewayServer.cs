@@ -48,8 +48,10 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public IReadOnlyList<SubmitJob> QueuedFor(string tenant) => _queued.Where(j => j.Tenant == tenant).ToList();
 
-    /// <summary>Starts a gateway; <paramref name="settings"/> override configuration keys (e.g. an unreachable Redis).</summary>
-    public static async Task<GatewayServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null)
+    /// <summary>Starts a gateway; <paramref name="settings"/> override configuration keys (e.g. an unreachable Redis);
+    /// <paramref name="services"/> registers services before the gateway's own (which are added only when missing).</summary>
+    public static async Task<GatewayServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null,
+                                                       Action<IServiceCollection>? services = null)
     {
         var database = await PostgresServer.CreateDatabaseAsync();
         string root = Directory.CreateTempSubdirectory("loraqueue-gateway-").FullName;
@@ -74,6 +76,7 @@ public sealed class GatewayServer : IAsyncDisposable
             builder.Configuration.AddInMemoryCollection(configuration);
             builder.WebHost.UseUrls("http://127.0.0.1:0");
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            services?.Invoke(builder.Services);
         });
         await app.StartAsync();
         var server = new GatewayServer(database, root, app, new Uri(app.Urls.First()));

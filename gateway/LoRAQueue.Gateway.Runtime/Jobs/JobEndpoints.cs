@@ -1,21 +1,23 @@
 using System.Security.Cryptography;
+using LoRAQueue.Admission;
 using LoRAQueue.Gateway.Submission;
 using LoRAQueue.Gateway.Tenancy;
 using LoRAQueue.History;
+using LoRAQueue.History.Tenants;
 
 namespace LoRAQueue.Gateway.Jobs;
 
 /// <summary>POST /v1/jobs (idempotent with Idempotency-Key), GET /v1/jobs/{id}, GET /v1/jobs (filters, keyset pages).</summary>
 public static class JobEndpoints
 {
-    public const string IdempotencyHeader = "Idempotency-Key";
-    public const string ReplayedHeader = "Idempotent-Replayed";
+    public const string IdempotencyHeader = IdempotencyKeys.Header;
+    public const string ReplayedHeader = IdempotencyKeys.ReplayedHeader;
 
     public static RouteGroupBuilder MapJobEndpoints(this RouteGroupBuilder v1)
     {
         v1.MapPost("/jobs", SubmitAsync).WithName("SubmitJob").WithSummary("Submit one job")
             .DocumentsBody<JobRequest>("application/json", "One job").Produces<JobAccepted>(StatusCodes.Status202Accepted)
-            .ProducesProblem(400).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422).ProducesProblem(429);
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(413).ProducesProblem(415).ProducesProblem(422).ProducesProblem(429);
         v1.MapGet("/jobs/{id:guid}", GetAsync).WithName("GetJob").WithSummary("A job's status and result")
             .Produces<JobView>().ProducesProblem(404);
         v1.MapGet("/jobs", ListAsync).WithName("ListJobs")
@@ -29,49 +31,72 @@ public static class JobEndpoints
     {
         var tenant = http.Tenant();
         var body = await RequestBody.ReadAsync(http, tenant, BodyMediaType.Json, ct);
-        string? key = IdempotencyKeyOf(http.Request);
-        byte[]? hash = key is null ? null : SHA256.HashData(body);
-        if (key is not null && await idempotency.FindAsync(tenant.Id, key, ct) is { } earlier)
-            return await ReplayAsync(http, key, hash!, earlier, history, ct);
+        string? key = IdempotencyKeys.Of(http.Request);
+        if (key is null) return await SendAsync(submitter, await AdmitAsync(submitter, tenant, body, jobId: null, ct), notSent: null, ct);
 
+        byte[] hash = SHA256.HashData(body);
+        // A retry of a request that finished is answered without taking the lock.
+        if (await idempotency.FindAsync(tenant.Id, key, ct) is { } earlier && await RecordedJobAsync(key, hash, earlier, history, ct) is { } done)
+            return Replayed(http, done);
+
+        await using var held = await idempotency.TryLockAsync(tenant.Id, key, ct) ?? throw InProgress(key);
+        if (await idempotency.FindAsync(tenant.Id, key, ct) is { } claimed)
+        {
+            if (await RecordedJobAsync(key, hash, claimed, history, ct) is { } recorded) return Replayed(http, recorded);
+            // Claimed but never recorded: the request that claimed the key died before sending (a job is recorded only after
+            // its send). Send the same body again under the claimed id; had it been sent after all, the second message with
+            // that id adds no history row and no second webhook of the same event (docs/gateway.md).
+            IdempotencyKeys.MarkReplayed(http.Response);
+            return await SendAsync(submitter, await AdmitAsync(submitter, tenant, body, claimed.JobId, ct), notSent: null, ct);
+        }
+
+        var admitted = await AdmitAsync(submitter, tenant, body, jobId: null, ct);
+        var jobId = admitted.Job.JobId;
+        // Under the lock no other request claims this key, but a gateway of the previous version takes no lock.
+        if (await idempotency.TryClaimAsync(tenant.Id, key, hash, jobId, ct) is not null) throw InProgress(key);
+        return await SendAsync(submitter, admitted, () => idempotency.ReleaseAsync(tenant.Id, key, jobId, CancellationToken.None), ct);
+    }
+
+    private static async Task<AdmittedJob> AdmitAsync(JobSubmitter submitter, Tenant tenant, byte[] body, Guid? jobId, CancellationToken ct)
+    {
         var request = GatewayJson.Parse<JobRequest>(body, "the job");
-        var admitted = await submitter.PrepareAsync(request, tenant, batchId: null, new JobSubmitter.Lookups(), ct);
-        var job = admitted.Job;
-        if (key is not null && await idempotency.TryClaimAsync(tenant.Id, key, hash!, job.JobId, ct) is { } raced)
-            return await ReplayAsync(http, key, hash!, raced, history, ct);
+        return await submitter.PrepareAsync(request, tenant, batchId: null, jobId, new JobSubmitter.Lookups(), ct);
+    }
 
+    /// <summary>Sends the job and records it queued; when the broker does not take it, runs <paramref name="notSent"/> and
+    /// answers 503.</summary>
+    private static async Task<IResult> SendAsync(JobSubmitter submitter, AdmittedJob admitted, Func<Task>? notSent, CancellationToken ct)
+    {
         var queued = (await submitter.QueueAsync([admitted], ct))[0];
         if (!queued.Sent)
         {
-            if (key is not null) await idempotency.ReleaseAsync(tenant.Id, key, job.JobId, CancellationToken.None);
+            if (notSent is not null) await notSent();
             throw new RequestException(JobSubmitter.NotQueued(queued));
         }
+        var job = admitted.Job;
         return Results.Accepted($"/v1/jobs/{job.JobId}",
             new JobAccepted(job.JobId, "queued", queued.Queue!, admitted.RankBucket, job.CustomId, job.SubmittedAt));
     }
 
-    /// <summary>The same key again: the same body gets the first job back (nothing new is queued); another body is refused.</summary>
-    private static async Task<IResult> ReplayAsync(HttpContext http, string key, byte[] hash, IdempotencyStore.Entry earlier,
-                                                   IJobHistory history, CancellationToken ct)
+    /// <summary>The key's job when it has a history row (it was sent); null when it has none. Throws 422 when the key was
+    /// used with another body, or for a batch.</summary>
+    private static async Task<JobRecord?> RecordedJobAsync(string key, byte[] hash, IdempotencyStore.Entry entry, IJobHistory history,
+                                                           CancellationToken ct)
     {
-        if (!CryptographicOperations.FixedTimeEquals(hash, earlier.RequestHash)) throw new RequestException(Problems.IdempotencyKeyReused(key));
-        http.Response.Headers[ReplayedHeader] = "true";
-        var job = await history.GetAsync(earlier.JobId, ct);
-        var status = job is null ? "queued" : JobStatuses.Name(job.Status);
-        var queue = LoRAQueue.Core.RankBuckets.QueueName(job?.RankBucket);
-        return Results.Accepted($"/v1/jobs/{earlier.JobId}",
-            new JobAccepted(earlier.JobId, status, queue, job?.RankBucket, job?.CustomId, job?.SubmittedAt ?? default));
+        if (entry.JobId is not { } jobId) throw new RequestException(Problems.IdempotencyKeyReused(key, "a batch"));
+        if (!CryptographicOperations.FixedTimeEquals(hash, entry.RequestHash)) throw new RequestException(Problems.IdempotencyKeyReused(key));
+        return await history.GetAsync(jobId, ct);
     }
 
-    private static string? IdempotencyKeyOf(HttpRequest request)
+    /// <summary>The same key and body again after the first request's job was recorded: that job, nothing new queued.</summary>
+    private static IResult Replayed(HttpContext http, JobRecord job)
     {
-        if (!request.Headers.TryGetValue(IdempotencyHeader, out var values)) return null;
-        string key = values.ToString().Trim();
-        if (key.Length is 0 or > IdempotencyStore.MaxKeyLength || key.Any(c => c < 0x21 || c > 0x7e))
-            throw new RequestException(Problems.InvalidRequest(
-                $"{IdempotencyHeader} must be 1 to {IdempotencyStore.MaxKeyLength} printable ASCII characters without spaces (a UUID is a good choice)"));
-        return key;
+        IdempotencyKeys.MarkReplayed(http.Response);
+        return Results.Accepted($"/v1/jobs/{job.JobId}", new JobAccepted(job.JobId, JobStatuses.Name(job.Status),
+            LoRAQueue.Core.RankBuckets.QueueName(job.RankBucket), job.RankBucket, job.CustomId, job.SubmittedAt));
     }
+
+    private static RequestException InProgress(string key) => new(Problems.IdempotencyKeyInProgress(key, IdempotencyKeys.InProgressRetryAfter));
 
     private static async Task<IResult> GetAsync(Guid id, HttpContext http, IJobHistory history, CancellationToken ct)
     {

@@ -21,13 +21,14 @@ public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks,
         internal readonly Dictionary<string, string?> WebhookVerdicts = new(StringComparer.Ordinal);
     }
 
-    /// <summary>The admitted job, or throws <see cref="RequestException"/> saying what is wrong with the request.</summary>
-    public async Task<AdmittedJob> PrepareAsync(JobRequest request, Tenant tenant, Guid? batchId, Lookups lookups, CancellationToken ct)
+    /// <summary>The admitted job, or throws <see cref="RequestException"/> saying what is wrong with the request.
+    /// <paramref name="jobId"/> null: a new id; otherwise the id the job must have (a batch line's, or an idempotent retry's).</summary>
+    public async Task<AdmittedJob> PrepareAsync(JobRequest request, Tenant tenant, Guid? batchId, Guid? jobId, Lookups lookups, CancellationToken ct)
     {
         AdmittedJob admitted;
         try
         {
-            admitted = await intake.AdmitAsync(ToSubmitJob(request, tenant, batchId), lookups.Adapters, ct);
+            admitted = await intake.AdmitAsync(ToSubmitJob(request, tenant, batchId, jobId), lookups.Adapters, ct);
         }
         catch (JobRejectedException e)
         {
@@ -68,8 +69,9 @@ public sealed class JobSubmitter(JobIntake intake, WebhookUrlValidator webhooks,
             await demand.RecordAsync(adapter.Key, adapter.Sum(p => p.PromptTokens + p.Job.MaxTokens));
     }
 
-    private SubmitJob ToSubmitJob(JobRequest r, Tenant tenant, Guid? batchId) => new()
+    private SubmitJob ToSubmitJob(JobRequest r, Tenant tenant, Guid? batchId, Guid? jobId) => new()
     {
+        JobId = jobId ?? Guid.Empty, // empty: JobIntake gives it a new id
         Tenant = tenant.Id,
         AdapterId = r.Adapter,
         Prompt = r.Prompt ?? "",

@@ -1,0 +1,63 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using LoRAQueue.Gateway.Jobs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LoRAQueue.Gateway.Tests;
+
+/// <summary>POST /v1/jobs with an Idempotency-Key whose first request died between claiming the key and sending its job.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class JobIdempotencyTests(GatewayFixture fixture)
+{
+    private GatewayServer Server => fixture.Server;
+
+    [Fact]
+    public async Task A_key_claimed_by_a_request_that_never_sent_its_job_sends_it_on_the_retry_under_the_claimed_id()
+    {
+        var tenant = await Server.CreateTenantAsync();
+        const string body = """{"prompt": "lost once", "max_tokens": 3, "custom_id": "k-1"}""";
+        Guid claimedId = Guid.NewGuid();
+        var idempotency = Server.App.Services.GetRequiredService<IdempotencyStore>();
+        Assert.Null(await idempotency.TryClaimAsync(tenant.Id, "claimed", SHA256.HashData(Encoding.UTF8.GetBytes(body)), claimedId, CancellationToken.None));
+
+        var retry = await Post(tenant, "claimed", body);
+        var answer = await retry.AssertStatus(HttpStatusCode.Accepted);
+        Assert.Equal("true", retry.Headers.GetValues(IdempotencyKeys.ReplayedHeader).Single());
+        Assert.Equal((claimedId, "queued", "k-1"), (answer.GetProperty("id").GetGuid(), answer.GetProperty("status").GetString(),
+                                                    answer.GetProperty("custom_id").GetString()));
+        var queued = await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Count == 1, "the re-sent job");
+        Assert.Equal((claimedId, "lost once", 3), (queued[0].JobId, queued[0].Prompt, queued[0].MaxTokens));
+        Assert.NotNull(await Server.History.GetAsync(claimedId, CancellationToken.None));
+
+        // Recorded now: a further retry replays it and sends nothing.
+        Assert.Equal(claimedId, (await (await Post(tenant, "claimed", body)).AssertStatus(HttpStatusCode.Accepted)).GetProperty("id").GetGuid());
+        Guid marker = await tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
+        await Eventually.WaitAsync(() => Task.FromResult(Server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == marker), "the marker");
+        Assert.Equal([claimedId, marker], Server.QueuedFor(tenant.Id).Select(j => j.JobId));
+    }
+
+    [Fact]
+    public async Task A_claimed_key_whose_request_is_still_running_is_409_not_a_second_send()
+    {
+        var tenant = await Server.CreateTenantAsync();
+        const string body = """{"prompt": "in flight", "max_tokens": 1}""";
+        var idempotency = Server.App.Services.GetRequiredService<IdempotencyStore>();
+        Assert.Null(await idempotency.TryClaimAsync(tenant.Id, "in-flight", SHA256.HashData(Encoding.UTF8.GetBytes(body)), Guid.NewGuid(),
+                                                    CancellationToken.None));
+        await using (await IdempotencyLock.TryAcquireAsync(Server.Database.DataSource, tenant.Id, "in-flight", CancellationToken.None))
+        {
+            var response = await Post(tenant, "in-flight", body);
+            await response.AssertProblem(HttpStatusCode.Conflict, "idempotency_key_in_progress");
+            Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
+        }
+        await Server.AssertNothingQueuedAsync(tenant);
+    }
+
+    private static Task<HttpResponseMessage> Post(TenantClient tenant, string key, string body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/jobs") { Content = Http.Json(body) };
+        request.Headers.Add(IdempotencyKeys.Header, key);
+        return tenant.Http.SendAsync(request);
+    }
+}
