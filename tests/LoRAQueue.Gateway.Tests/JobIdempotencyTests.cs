@@ -2,6 +2,8 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using LoRAQueue.Gateway.Jobs;
+using LoRAQueue.Messaging;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LoRAQueue.Gateway.Tests;
@@ -52,6 +54,42 @@ public sealed class JobIdempotencyTests(GatewayFixture fixture)
             Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
         }
         await Server.AssertNothingQueuedAsync(tenant);
+    }
+
+    [Fact]
+    public async Task A_keyed_job_the_broker_did_not_take_keeps_its_key_and_the_retry_sends_it_under_the_same_id()
+    {
+        var declarer = new RefusingDeclarer { Refuse = true };
+        await using var server = await GatewayServer.StartAsync(services: s => s.AddSingleton<IRankQueueDeclarer>(declarer));
+        var tenant = await server.CreateTenantAsync();
+        const string body = """{"prompt": "unconfirmed", "max_tokens": 2}""";
+
+        // 503: the broker did not confirm. It may still hold the message, so the key stays with the job's id.
+        await (await Post(tenant, "unconfirmed", body)).AssertProblem(HttpStatusCode.ServiceUnavailable, "queue_unavailable");
+        var entry = await server.App.Services.GetRequiredService<IdempotencyStore>().FindAsync(tenant.Id, "unconfirmed", CancellationToken.None);
+        Guid claimed = Assert.IsType<Guid>(entry?.JobId);
+
+        declarer.Refuse = false;
+        var retry = await Post(tenant, "unconfirmed", body);
+        Assert.Equal(claimed, (await retry.AssertStatus(HttpStatusCode.Accepted)).GetProperty("id").GetGuid());
+        Assert.Equal("true", retry.Headers.GetValues(IdempotencyKeys.ReplayedHeader).Single());
+        var queued = await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 1, "the retried job");
+        Assert.Equal(claimed, queued.Single().JobId);
+        Assert.NotNull(await server.History.GetAsync(claimed, CancellationToken.None));
+    }
+
+    /// <summary>The in-memory transport's queue step (JobPublisher runs it before every send), made to fail the send while
+    /// <see cref="Refuse"/> holds: the gateway then answers 503 as for a broker that did not confirm.</summary>
+    private sealed class RefusingDeclarer : IRankQueueDeclarer
+    {
+        public volatile bool Refuse;
+
+        public Task DeclareAllAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public Task EnsureQueueAsync(string queueName, CancellationToken ct) =>
+            Refuse ? throw new TimeoutException("the broker did not confirm") : Task.CompletedTask;
+
+        public void ConfigureEndpoint(IReceiveEndpointConfigurator endpoint) { }
     }
 
     private static Task<HttpResponseMessage> Post(TenantClient tenant, string key, string body)

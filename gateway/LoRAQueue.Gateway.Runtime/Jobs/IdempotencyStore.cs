@@ -40,13 +40,4 @@ public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
             """, new { Tenant = tenant, Key = key, Hash = requestHash, JobId = jobId }, cancellationToken: ct));
         return inserted == 1 ? null : await FindAsync(tenant, key, ct);
     }
-
-    /// <summary>Gives the key back when its job could not be published, so the client's retry can succeed.</summary>
-    public async Task ReleaseAsync(string tenant, string key, Guid jobId, CancellationToken ct)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "DELETE FROM idempotency_keys WHERE tenant = @Tenant AND key = @Key AND job_id = @JobId",
-            new { Tenant = tenant, Key = key, JobId = jobId }, cancellationToken: ct));
-    }
 }

@@ -32,7 +32,7 @@ public static class JobEndpoints
         var tenant = http.Tenant();
         var body = await RequestBody.ReadAsync(http, tenant, BodyMediaType.Json, ct);
         string? key = IdempotencyKeys.Of(http.Request);
-        if (key is null) return await SendAsync(submitter, await AdmitAsync(submitter, tenant, body, jobId: null, ct), notSent: null, ct);
+        if (key is null) return await SendAsync(submitter, await AdmitAsync(submitter, tenant, body, jobId: null, ct), ct);
 
         byte[] hash = SHA256.HashData(body);
         // A retry of a request that finished is answered without taking the lock.
@@ -47,14 +47,16 @@ public static class JobEndpoints
             // its send). Send the same body again under the claimed id; had it been sent after all, the second message with
             // that id adds no history row and no second webhook of the same event (docs/gateway.md).
             IdempotencyKeys.MarkReplayed(http.Response);
-            return await SendAsync(submitter, await AdmitAsync(submitter, tenant, body, claimed.JobId, ct), notSent: null, ct);
+            return await SendAsync(submitter, await AdmitAsync(submitter, tenant, body, claimed.JobId, ct), ct);
         }
 
         var admitted = await AdmitAsync(submitter, tenant, body, jobId: null, ct);
         var jobId = admitted.Job.JobId;
         // Under the lock no other request claims this key, but a gateway of the previous version takes no lock.
         if (await idempotency.TryClaimAsync(tenant.Id, key, hash, jobId, ct) is not null) throw InProgress(key);
-        return await SendAsync(submitter, admitted, () => idempotency.ReleaseAsync(tenant.Id, key, jobId, CancellationToken.None), ct);
+        // A send that failed keeps the key: a broker that did not confirm in time may still have the message, and a retry with a
+        // new id would then run the request twice. The retry finds the key's job unrecorded and sends it again under this id.
+        return await SendAsync(submitter, admitted, ct);
     }
 
     private static async Task<AdmittedJob> AdmitAsync(JobSubmitter submitter, Tenant tenant, byte[] body, Guid? jobId, CancellationToken ct)
@@ -63,14 +65,12 @@ public static class JobEndpoints
         return await submitter.PrepareAsync(request, tenant, batchId: null, jobId, new JobSubmitter.Lookups(), ct);
     }
 
-    /// <summary>Sends the job and records it queued; when the broker does not take it, runs <paramref name="notSent"/> and
-    /// answers 503.</summary>
-    private static async Task<IResult> SendAsync(JobSubmitter submitter, AdmittedJob admitted, Func<Task>? notSent, CancellationToken ct)
+    /// <summary>Sends the job and records it queued; answers 503 when the broker does not take it.</summary>
+    private static async Task<IResult> SendAsync(JobSubmitter submitter, AdmittedJob admitted, CancellationToken ct)
     {
         var queued = (await submitter.QueueAsync([admitted], ct))[0];
         if (!queued.Sent)
         {
-            if (notSent is not null) await notSent();
             throw new RequestException(JobSubmitter.NotQueued(queued));
         }
         var job = admitted.Job;
