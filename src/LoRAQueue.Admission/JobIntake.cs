@@ -49,19 +49,21 @@ public sealed class JobIntake(IAdapterRegistry registry, ModelLimits model, JobP
     }
 
     /// <summary>Sends each job (a few at a time), then records the sent ones queued in one history write. A job the broker
-    /// refused, or did not take within <paramref name="sendTimeout"/> (a broker down or blocked; MassTransit would wait
-    /// for it to come back), comes back with its error and is not recorded. A history write that fails after the sends is
+    /// refused, or did not take within <paramref name="sendTimeout"/> of its own send (a broker down or blocked; MassTransit
+    /// would wait for it to come back), comes back with its error and is not recorded. A history write that fails after the sends is
     /// logged, not thrown: the jobs are on their queues and the worker's events fill their rows.</summary>
     public async Task<IReadOnlyList<QueuedJob>> QueueAsync(IReadOnlyList<AdmittedJob> jobs, CancellationToken ct, TimeSpan? sendTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         var results = new QueuedJob[jobs.Count];
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        if (sendTimeout is { } timeout) deadline.CancelAfter(timeout);
         await Parallel.ForAsync(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = SendConcurrency, CancellationToken = ct },
             async (i, token) =>
             {
                 var admitted = jobs[i];
+                // Each send has the whole timeout: a 1,000-line batch takes longer than 5 s to send on a busy host without any
+                // one send being slow, and a deadline shared by all would refuse its tail.
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                if (sendTimeout is { } timeout) deadline.CancelAfter(timeout);
                 try
                 {
                     results[i] = new QueuedJob(admitted, await publisher.SendAsync(admitted.Job, admitted.RankBucket, deadline.Token).ConfigureAwait(false), null);

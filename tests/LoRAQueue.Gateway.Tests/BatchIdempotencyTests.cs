@@ -226,6 +226,31 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
         Assert.Equal(4, (await SettledQueueAsync(tenant)).Count);
     }
 
+    [Fact]
+    public async Task A_batch_whose_sends_take_longer_than_the_send_timeout_in_all_is_queued_whole()
+    {
+        // 200 sends of 60 ms each, 8 at a time: 1.5 s in all against a 1-s timeout that each single send keeps well within.
+        var slow = new SlowDeclarer(TimeSpan.FromMilliseconds(60));
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["LoRAQueue:Gateway:SendTimeoutSeconds"] = "1" },
+                                                                s => s.AddSingleton<IRankQueueDeclarer>(slow));
+        var tenant = await server.CreateTenantAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var answer = await (await PostBatch(tenant, "slow", Lines(200))).AssertStatus(HttpStatusCode.Accepted);
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(1), $"the sends took {clock.Elapsed.TotalSeconds:0.00} s: not longer than the timeout");
+        Assert.Equal((200, 200, 0), Counts(answer));
+        Assert.Equal(200, (await SettledQueueAsync(server, tenant)).Count);
+    }
+
+    /// <summary>The in-memory transport's queue step made slow: every send waits this long before it goes.</summary>
+    private sealed class SlowDeclarer(TimeSpan delay) : IRankQueueDeclarer
+    {
+        public Task DeclareAllAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public Task EnsureQueueAsync(string queueName, CancellationToken ct) => Task.Delay(delay, ct);
+
+        public void ConfigureEndpoint(IReceiveEndpointConfigurator endpoint) { }
+    }
+
     private static IEnumerable<string> Lines(int count) =>
         Enumerable.Range(1, count).Select(i => JsonSerializer.Serialize(new { custom_id = $"c{i}", prompt = $"question {i}", max_tokens = 2 }));
 

@@ -257,14 +257,14 @@ internal sealed partial class ClusterBench
         var jobs = await WaitForBatchJobsAsync(batchId, acceptedLines, ct);
         foreach (var (jobId, line) in jobs)
             _accepted.Add(new AcceptedJob(jobId, -line, "batch: " + PhaseAt(0), posted, _items[(line - 1) % _items.Count].Rank));
-        _drillBatches.Add((batchId, drill, lines));
+        _drillBatches.Add((batchId, drill, lines, accepted.GetProperty("rejected").GetInt32()));
         return string.Create(CultureInfo.InvariantCulture,
             $"{lines}-line batch to g1; its row after {rowAfter:0.00} s; g1 SIGKILLed {step.Number("kill_after_ms", 200):0} ms later " +
             $"({(answeredFirst ? "it had answered already" : "mid-request")}, its answer: {firstAnswer}); retried on g2 with the same Idempotency-Key: " +
             $"202 after {tries} tries{(replayed ? " (Idempotent-Replayed: resumed)" : "")}, {acceptedLines} lines accepted, {jobs.Count} jobs in the history; g1 restarted");
     }
 
-    private readonly List<(Guid BatchId, string Drill, int Lines)> _drillBatches = [];
+    private readonly List<(Guid BatchId, string Drill, int Lines, int Refused)> _drillBatches = [];
 
     private async Task<bool> BatchExistsAsync(string drill, CancellationToken ct)
     {
@@ -292,14 +292,14 @@ internal sealed partial class ClusterBench
     private async Task<IReadOnlyList<BatchCheck>> CheckDrillBatchesAsync(CancellationToken ct)
     {
         var checks = new List<BatchCheck>();
-        foreach (var (batchId, drill, lines) in _drillBatches)
+        foreach (var (batchId, drill, lines, refused) in _drillBatches)
         {
             await using var connection = await _database!.OpenConnectionAsync(ct);
             var perLine = (await connection.QueryAsync<(string CustomId, int Jobs)>(new CommandDefinition(
                 "SELECT custom_id AS CustomId, count(*)::int AS Jobs FROM jobs WHERE batch_id = @Id GROUP BY custom_id", new { Id = batchId }, cancellationToken: ct))).ToList();
             int batches = await connection.ExecuteScalarAsync<int>(new CommandDefinition(
                 "SELECT count(*)::int FROM batches WHERE metadata->>'drill' = @Drill", new { Drill = drill }, cancellationToken: ct));
-            checks.Add(new BatchCheck(batchId, lines, perLine.Count, lines - perLine.Count, perLine.Count(l => l.Jobs > 1), batches));
+            checks.Add(new BatchCheck(batchId, lines, refused, perLine.Count, lines - perLine.Count, perLine.Count(l => l.Jobs > 1), batches));
         }
         return checks;
     }

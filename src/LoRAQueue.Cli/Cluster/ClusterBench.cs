@@ -621,7 +621,8 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
             int live;
             try { live = (await loadState.GetLiveWorkersAsync()).Count; }
             catch (Exception e) when (e is RedisException or TimeoutException) { live = -1; }
-            Say($"  t={_clock.Elapsed.TotalSeconds:0} s: {_accepted.Count + _refused + _other}/{_items.Count} sent, {_accepted.Count} accepted, {terminal} finished, " +
+            int replayed = _accepted.Count(a => a.Index >= 0); // the drill batch's jobs (index < 0) are not the trace's
+            Say($"  t={_clock.Elapsed.TotalSeconds:0} s: {replayed + _refused + _other}/{_items.Count} sent, {_accepted.Count} accepted, {terminal} finished, " +
                 $"{receiver.Receipts.Count} webhooks, {live} workers live");
         }
     }

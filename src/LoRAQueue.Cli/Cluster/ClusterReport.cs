@@ -52,9 +52,10 @@ internal sealed record PullFigures(int Pulls, long Bytes, double MeanMs);
 /// <summary>What a fault did: when it started and ended (seconds after the replay's start), what it touched, and how long service took to return.</summary>
 internal sealed record FaultOutcome(int Index, string Action, string Description, double StartedAtS, double EndedAtS, string Detail, double? RecoveryS);
 
-/// <summary>A batch posted during a fault (kill-gateway-during-batch): its lines, those with a job in the history, those with none
-/// (lost), those with more than one (duplicated), and how many batches the drill's key made (1: the retry resumed the first).</summary>
-internal sealed record BatchCheck(Guid BatchId, int Lines, int LinesWithAJob, int LinesLost, int LinesDuplicated, int Batches)
+/// <summary>A batch posted during a fault (kill-gateway-during-batch): its lines, those its 202 answer refused, those with a job in
+/// the history, those with none (lost: the client was told of some, but every line should have been queued), those with more
+/// than one (duplicated), and how many batches the drill's key made (1: the retry resumed the first).</summary>
+internal sealed record BatchCheck(Guid BatchId, int Lines, int LinesRefused, int LinesWithAJob, int LinesLost, int LinesDuplicated, int Batches)
 {
     public bool Held => LinesLost == 0 && LinesDuplicated == 0 && Batches == 1;
 }

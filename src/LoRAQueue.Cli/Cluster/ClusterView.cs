@@ -61,7 +61,7 @@ internal static class ClusterView
         }
         console.WriteLine($"replayed requests with more than one job in the history: {r.RequestsWithTwoJobs}");
         foreach (var b in r.Batches)
-            console.WriteLine($"batch {b.BatchId} (gateway killed during its upload): {b.LinesWithAJob}/{b.Lines} lines with a job, {b.LinesLost} without, " +
+            console.WriteLine($"batch {b.BatchId} (gateway killed during its upload): {b.LinesRefused} lines refused in its answer, {b.LinesWithAJob}/{b.Lines} with a job, {b.LinesLost} without, " +
                               $"{b.LinesDuplicated} with more than one; {b.Batches} batch(es) for its Idempotency-Key");
 
         console.WriteLine("placements: " + (r.Placements.Count == 0 ? "none recorded" : string.Join("; ", r.Placements.Select(p =>
