@@ -51,7 +51,7 @@ done
       def batches: map(.batches[]?) | if length == 0 then ""
         else " (batch lines: \(map(.lines_with_a_job) | add)/\(map(.lines) | add) with a job, \(map(.lines_lost) | add) lost, \(map(.lines_duplicated) | add) twice)" end;
       "| \($name) | \(length) | \(total(.accepted)) | \(total(.lost)) | \(total(.duplicated)) | \(total(.stuck))"
-      + " | \(map(.requests_with_two_jobs) | add)\(batches) | \(total(.webhooks_twice)) | \(total(.re_executed))"
+      + " | \(map(.requests_with_two_jobs) | add)\(batches) | \(total(.webhooks_twice))\(map(.webhooks_redelivered // 0) | add | if . > 0 then " (+\(.) again under the same webhook-id)" else "" end) | \(total(.re_executed))"
       + " | \(map(.faults[0].recovery_s // "–" | tostring) | join(", "))"
       + " | \(.[0].faults[0].detail | gsub("\\|"; "/") | gsub("\n"; " ")) | `\($cmd)` |"' "${files[@]}"
   done

@@ -200,4 +200,28 @@ public sealed class ClusterBenchTests
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("plan.json[0]: kill-workers's fraction must be a number in (0, 1] (got 2)", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_drill_receiver_counts_a_delivery_sent_again_under_its_webhook_id_once()
+    {
+        await using var receiver = new LoRAQueue.Cli.Reliability.DrillReceiver();
+        using var http = new HttpClient();
+        var job = Guid.NewGuid();
+        async Task Deliver(string webhookId)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, receiver.Url)
+            {
+                Content = new StringContent($$$"""{"type": "job.completed", "data": {"job_id": "{{{job}}}"}}""", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("webhook-id", webhookId);
+            using var response = await http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+        }
+        await Deliver("msg_1");
+        await Deliver("msg_1"); // the sender died before recording the first: the same delivery again
+        Assert.Equal(2, receiver.Receipts[("job.completed", job)]);
+        Assert.Equal(1, receiver.DistinctReceipts[("job.completed", job)]);
+        await Deliver("msg_2"); // a second webhook for the same event: a real duplicate
+        Assert.Equal(2, receiver.DistinctReceipts[("job.completed", job)]);
+    }
 }

@@ -180,7 +180,9 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
             var rows = await RetryAsync(database, () => ReadHistoryAsync(database, ct));
             var placements = await RetryAsync(database, () => ReadPlacementsAsync(database, ct));
             var events = tap.Events.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<TappedEvent>)kv.Value.ToList());
-            var receipts = receiver.Receipts.Where(r => r.Key.Type is "job.completed" or "job.failed")
+            // Once per webhook-id: a delivery sent again under its id after the gateway sending it was killed is counted apart.
+            var redelivered = receiver.Receipts.Sum(r => r.Value) - receiver.DistinctReceipts.Sum(r => r.Value);
+            var receipts = receiver.DistinctReceipts.Where(r => r.Key.Type is "job.completed" or "job.failed")
                 .GroupBy(r => r.Key.Subject).ToDictionary(g => g.Key, g => g.Sum(r => r.Value));
             var accepted = _accepted.OrderBy(a => a.Index).ToList();
             var counts = JobAccounting.Count(accepted, events, rows, receipts);
@@ -238,6 +240,7 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
                 Faults = outcomes,
                 Batches = batchChecks,
                 RequestsWithTwoJobs = requestsWithTwoJobs,
+                WebhooksRedelivered = redelivered,
                 Placements = placements,
                 Adapters = AdapterFiguresOf(events, tap),
                 Emulation = EmulationOf(),

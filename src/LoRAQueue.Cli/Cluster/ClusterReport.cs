@@ -94,6 +94,9 @@ internal sealed record ClusterReport
     public IReadOnlyList<BatchCheck> Batches { get; init; } = [];
     /// <summary>Replayed requests with more than one job in the history (a retry queued again under a new id).</summary>
     public int RequestsWithTwoJobs { get; init; }
+    /// <summary>Webhook deliveries received again under a webhook-id already received (at-least-once delivery: the sending
+    /// gateway died before it recorded the first); the job counts take each webhook-id once.</summary>
+    public int WebhooksRedelivered { get; init; }
     public required IReadOnlyList<PlacementEntry> Placements { get; init; }
     public required AdapterFigures Adapters { get; init; }
     public EmulationFigures? Emulation { get; init; }

@@ -59,7 +59,7 @@ internal static class ClusterView
                 faults.AddRow($"{f.Index}", F(f.StartedAtS, "0.#"), F(f.EndedAtS, "0.#"), Markup.Escape(f.Description), Markup.Escape(f.Detail), S(f.RecoveryS));
             console.Write(faults);
         }
-        console.WriteLine($"replayed requests with more than one job in the history: {r.RequestsWithTwoJobs}");
+        console.WriteLine($"replayed requests with more than one job in the history: {r.RequestsWithTwoJobs}; webhooks received again under the same webhook-id: {r.WebhooksRedelivered}");
         foreach (var b in r.Batches)
             console.WriteLine($"batch {b.BatchId} (gateway killed during its upload): {b.LinesRefused} lines refused in its answer, {b.LinesWithAJob}/{b.Lines} with a job, {b.LinesLost} without, " +
                               $"{b.LinesDuplicated} with more than one; {b.Batches} batch(es) for its Idempotency-Key");

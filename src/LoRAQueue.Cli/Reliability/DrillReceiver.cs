@@ -36,6 +36,14 @@ internal sealed class DrillReceiver : IAsyncDisposable
     /// <summary>(type, subject id) → receipts.</summary>
     public ConcurrentDictionary<(string Type, Guid Subject), int> Receipts { get; } = new();
 
+    /// <summary>(type, subject id) → the distinct webhook-id headers received: a delivery sent again under the same id (its
+    /// sender died before recording the first) is one webhook to a receiver that deduplicates by webhook-id.</summary>
+    public ConcurrentDictionary<(string Type, Guid Subject), ConcurrentDictionary<string, byte>> WebhookIds { get; } = new();
+
+    /// <summary>Receipts counted once per webhook-id.</summary>
+    public IReadOnlyDictionary<(string Type, Guid Subject), int> DistinctReceipts =>
+        Receipts.ToDictionary(r => r.Key, r => WebhookIds.TryGetValue(r.Key, out var ids) && ids.Count > 0 ? ids.Count : r.Value);
+
     private async Task AcceptAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -62,7 +70,7 @@ internal sealed class DrillReceiver : IAsyncDisposable
                 var stream = client.GetStream();
                 var (headers, body) = await ReadRequestAsync(stream);
                 if (headers is null) return;
-                Record(body);
+                Record(headers, body);
                 await stream.WriteAsync("HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
             }
             catch (IOException)
@@ -71,13 +79,17 @@ internal sealed class DrillReceiver : IAsyncDisposable
         }
     }
 
-    private void Record(string body)
+    private void Record(string headers, string body)
     {
         var json = JsonNode.Parse(body);
         string type = (string?)json?["type"] ?? "?";
         var data = json?["data"];
         var subject = (string?)data?["job_id"] ?? (string?)data?["batch_id"];
-        if (Guid.TryParse(subject, out var id)) Receipts.AddOrUpdate((type, id), 1, (_, n) => n + 1);
+        if (!Guid.TryParse(subject, out var id)) return;
+        Receipts.AddOrUpdate((type, id), 1, (_, n) => n + 1);
+        string? webhookId = headers.Split("\r\n").Select(l => l.Split(':', 2))
+            .FirstOrDefault(p => p.Length == 2 && p[0].Trim().Equals("webhook-id", StringComparison.OrdinalIgnoreCase))?[1].Trim();
+        if (webhookId is not null) WebhookIds.GetOrAdd((type, id), _ => new())[webhookId] = 0;
     }
 
     /// <summary>The header block and a Content-Length body; null headers when the peer closed first.</summary>
