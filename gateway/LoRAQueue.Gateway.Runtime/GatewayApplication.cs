@@ -90,6 +90,7 @@ public static class GatewayApplication
                                    migrate: settings.MigrateOnStart, startupLogging.CreateLogger("LoRAQueue.Gateway"));
         services.AddJobIntake(settings.ModelPath, settings.MaxTokens);
         services.AddSingleton<JobSubmitter>();
+        services.AddSingleton(_ => IdempotencyLockPool.Create(settings.PostgresConnectionString, settings.IdempotencyLockConnections));
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<BatchStore>();
         services.AddSingleton<BatchResults>();

@@ -25,6 +25,8 @@ public sealed record GatewaySettings
     public bool MigrateOnStart { get; init; } = true;
     /// <summary>How long a submission waits for the broker to take its jobs before answering 503 with Retry-After.</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Connections of the idempotency-lock pool: how many keyed submissions one gateway works on at once.</summary>
+    public int IdempotencyLockConnections { get; init; } = 32;
 
     /// <summary>The validated settings (<see cref="SectionOptions.Read{T}"/>); a bad or missing one throws
     /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> naming the key.</summary>
@@ -42,6 +44,7 @@ public sealed record GatewaySettings
             MaxAdapterUploadBytes = (long)gateway.MaxAdapterUploadMb << 20,
             MigrateOnStart = gateway.MigrateOnStart,
             SendTimeout = TimeSpan.FromSeconds(gateway.SendTimeoutSeconds),
+            IdempotencyLockConnections = gateway.IdempotencyLockConnections,
         };
     }
 }
@@ -55,9 +58,11 @@ public sealed class GatewayOptions : ISectionOptions
     public int MaxAdapterUploadMb { get; set; } = 512;
     public bool MigrateOnStart { get; set; } = true;
     public double SendTimeoutSeconds { get; set; } = 5;
+    public int IdempotencyLockConnections { get; set; } = 32;
 
     public IEnumerable<string> Problems() =>
         OptionChecks.AtLeast(Section, nameof(MaxTokens), MaxTokens, 1).Concat(OptionChecks.AtLeast(Section, nameof(MaxBodyBytes), MaxBodyBytes, 1))
             .Concat(OptionChecks.AtLeast(Section, nameof(MaxAdapterUploadMb), MaxAdapterUploadMb, 1))
-            .Concat(OptionChecks.Seconds(Section, nameof(SendTimeoutSeconds), SendTimeoutSeconds, min: 0.1, max: 300));
+            .Concat(OptionChecks.Seconds(Section, nameof(SendTimeoutSeconds), SendTimeoutSeconds, min: 0.1, max: 300))
+            .Concat(OptionChecks.AtLeast(Section, nameof(IdempotencyLockConnections), IdempotencyLockConnections, 1));
 }

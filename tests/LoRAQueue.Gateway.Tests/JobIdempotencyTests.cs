@@ -78,6 +78,19 @@ public sealed class JobIdempotencyTests(GatewayFixture fixture)
         Assert.NotNull(await server.History.GetAsync(claimed, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Keyed_requests_beyond_the_database_pool_all_succeed_because_their_locks_have_a_pool_of_their_own()
+    {
+        // The work's pool holds 3 connections; 12 keyed requests at once each hold a lock for their whole length. On one
+        // shared pool they took every connection and waited for another until the pool's timeout (503s).
+        await using var server = await GatewayServer.StartAsync(services: s => s.AddSingleton(sp => Npgsql.NpgsqlDataSource.Create(
+            new Npgsql.NpgsqlConnectionStringBuilder(sp.GetRequiredService<GatewaySettings>().PostgresConnectionString) { MaxPoolSize = 3, Timeout = 3 }.ConnectionString)));
+        var tenant = await server.CreateTenantAsync();
+        var answers = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Post(tenant, $"busy-{i}", $$"""{"prompt": "busy {{i}}", "max_tokens": 1}""")));
+        foreach (var answer in answers) await answer.AssertStatus(HttpStatusCode.Accepted);
+        await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 12, "the twelve jobs");
+    }
+
     /// <summary>The in-memory transport's queue step (JobPublisher runs it before every send), made to fail the send while
     /// <see cref="Refuse"/> holds: the gateway then answers 503 as for a broker that did not confirm.</summary>
     private sealed class RefusingDeclarer : IRankQueueDeclarer

@@ -8,17 +8,17 @@ namespace LoRAQueue.Gateway.Jobs;
 /// same request (answered with the first job's or batch's id) from a different request reusing the key (refused).
 /// A batch's key is claimed by <see cref="Batches.BatchStore.CreateAsync"/>, in the transaction that creates the batch.
 /// </summary>
-public sealed class IdempotencyStore(NpgsqlDataSource dataSource)
+public sealed class IdempotencyStore(NpgsqlDataSource dataSource, IdempotencyLockPool locks)
 {
     /// <summary>Exactly one of <paramref name="JobId"/> and <paramref name="BatchId"/> is set.</summary>
     public sealed record Entry(Guid? JobId, Guid? BatchId, byte[] RequestHash);
 
     public const int MaxKeyLength = 255;
 
-    /// <summary>The (tenant, key) lock a request holds while it claims, sends and records; null when another request
-    /// holds it.</summary>
+    /// <summary>The (tenant, key) lock a request holds while it claims, sends and records (on a connection of
+    /// <see cref="IdempotencyLockPool"/>, never of the pool its work uses); null when another request holds it.</summary>
     public Task<IdempotencyLock?> TryLockAsync(string tenant, string key, CancellationToken ct) =>
-        IdempotencyLock.TryAcquireAsync(dataSource, tenant, key, ct);
+        IdempotencyLock.TryAcquireAsync(locks.DataSource, tenant, key, ct);
 
     public async Task<Entry?> FindAsync(string tenant, string key, CancellationToken ct)
     {
