@@ -120,17 +120,17 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
     [Fact]
     public async Task A_gateway_that_stops_mid_send_leaves_a_batch_that_the_retry_completes_under_the_same_ids()
     {
-        var declarer = new StoppingDeclarer();
+        var declarer = new ScriptedDeclarer();
         await using var server = await GatewayServer.StartAsync(services: s => s.AddSingleton<IRankQueueDeclarer>(declarer));
         var tenant = await server.CreateTenantAsync();
         var lines = Lines(100).ToList();
 
         // The first request stops after about 20 sends, before recording any (the record follows every send), as a
         // SIGKILLed gateway would: its batch stays unsealed and its key claimed.
-        declarer.StopAfter = 20;
+        declarer.BeforeSend = ScriptedDeclarer.StopAfter(20);
         var crashed = await PostBatch(tenant, "stops", lines);
         Assert.NotEqual(HttpStatusCode.Accepted, crashed.StatusCode);
-        declarer.StopAfter = null;
+        declarer.BeforeSend = null;
         var sentBeforeStop = (await SettledQueueAsync(server, tenant)).Select(j => j.JobId).ToHashSet();
         Assert.InRange(sentBeforeStop.Count, 20, 99);
         await using var connection = await server.Database.DataSource.OpenConnectionAsync();
@@ -230,7 +230,7 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
     public async Task A_batch_whose_sends_take_longer_than_the_send_timeout_in_all_is_queued_whole()
     {
         // 200 sends of 60 ms each, 8 at a time: 1.5 s in all against a 1-s timeout that each single send keeps well within.
-        var slow = new SlowDeclarer(TimeSpan.FromMilliseconds(60));
+        var slow = new ScriptedDeclarer { BeforeSend = ct => Task.Delay(60, ct) };
         await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["LoRAQueue:Gateway:SendTimeoutSeconds"] = "1" },
                                                                 s => s.AddSingleton<IRankQueueDeclarer>(slow));
         var tenant = await server.CreateTenantAsync();
@@ -239,16 +239,6 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
         Assert.True(clock.Elapsed > TimeSpan.FromSeconds(1), $"the sends took {clock.Elapsed.TotalSeconds:0.00} s: not longer than the timeout");
         Assert.Equal((200, 200, 0), Counts(answer));
         Assert.Equal(200, (await SettledQueueAsync(server, tenant)).Count);
-    }
-
-    /// <summary>The in-memory transport's queue step made slow: every send waits this long before it goes.</summary>
-    private sealed class SlowDeclarer(TimeSpan delay) : IRankQueueDeclarer
-    {
-        public Task DeclareAllAsync(CancellationToken ct) => Task.CompletedTask;
-
-        public Task EnsureQueueAsync(string queueName, CancellationToken ct) => Task.Delay(delay, ct);
-
-        public void ConfigureEndpoint(IReceiveEndpointConfigurator endpoint) { }
     }
 
     private static IEnumerable<string> Lines(int count) =>
@@ -276,32 +266,5 @@ public sealed class BatchIdempotencyTests(GatewayFixture fixture)
         Guid marker = await tenant.Http.SubmitJob(new { prompt = "marker", max_tokens = 1 });
         await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Any(j => j.JobId == marker), "the marker job");
         return server.QueuedFor(tenant.Id).Where(j => j.Prompt != "marker").ToList();
-    }
-
-    /// <summary>The in-memory transport's queue step (JobPublisher runs it before every send), made to abandon the request
-    /// after <see cref="StopAfter"/> sends: an OperationCanceledException is the one error JobIntake does not turn into a
-    /// per-job result, so the request ends there, before the history write, as if the process had stopped.</summary>
-    private sealed class StoppingDeclarer : IRankQueueDeclarer
-    {
-        private int _calls;
-
-        public int? StopAfter
-        {
-            get;
-            set
-            {
-                field = value;
-                _calls = 0;
-            }
-        }
-
-        public Task DeclareAllAsync(CancellationToken ct) => Task.CompletedTask;
-
-        public Task EnsureQueueAsync(string queueName, CancellationToken ct) =>
-            StopAfter is { } limit && Interlocked.Increment(ref _calls) > limit
-                ? throw new OperationCanceledException("the gateway stopped")
-                : Task.CompletedTask;
-
-        public void ConfigureEndpoint(IReceiveEndpointConfigurator endpoint) { }
     }
 }

@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using System.Text;
 using LoRAQueue.Gateway.Jobs;
 using LoRAQueue.Messaging;
-using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LoRAQueue.Gateway.Tests;
@@ -59,7 +58,7 @@ public sealed class JobIdempotencyTests(GatewayFixture fixture)
     [Fact]
     public async Task A_keyed_job_the_broker_did_not_take_keeps_its_key_and_the_retry_sends_it_under_the_same_id()
     {
-        var declarer = new RefusingDeclarer { Refuse = true };
+        var declarer = new ScriptedDeclarer { BeforeSend = _ => throw new TimeoutException("the broker did not confirm") };
         await using var server = await GatewayServer.StartAsync(services: s => s.AddSingleton<IRankQueueDeclarer>(declarer));
         var tenant = await server.CreateTenantAsync();
         const string body = """{"prompt": "unconfirmed", "max_tokens": 2}""";
@@ -69,7 +68,7 @@ public sealed class JobIdempotencyTests(GatewayFixture fixture)
         var entry = await server.App.Services.GetRequiredService<IdempotencyStore>().FindAsync(tenant.Id, "unconfirmed", CancellationToken.None);
         Guid claimed = Assert.IsType<Guid>(entry?.JobId);
 
-        declarer.Refuse = false;
+        declarer.BeforeSend = null;
         var retry = await Post(tenant, "unconfirmed", body);
         Assert.Equal(claimed, (await retry.AssertStatus(HttpStatusCode.Accepted)).GetProperty("id").GetGuid());
         Assert.Equal("true", retry.Headers.GetValues(IdempotencyKeys.ReplayedHeader).Single());
@@ -89,20 +88,6 @@ public sealed class JobIdempotencyTests(GatewayFixture fixture)
         var answers = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Post(tenant, $"busy-{i}", $$"""{"prompt": "busy {{i}}", "max_tokens": 1}""")));
         foreach (var answer in answers) await answer.AssertStatus(HttpStatusCode.Accepted);
         await Eventually.WaitAsync(() => Task.FromResult(server.QueuedFor(tenant.Id)), q => q.Count == 12, "the twelve jobs");
-    }
-
-    /// <summary>The in-memory transport's queue step (JobPublisher runs it before every send), made to fail the send while
-    /// <see cref="Refuse"/> holds: the gateway then answers 503 as for a broker that did not confirm.</summary>
-    private sealed class RefusingDeclarer : IRankQueueDeclarer
-    {
-        public volatile bool Refuse;
-
-        public Task DeclareAllAsync(CancellationToken ct) => Task.CompletedTask;
-
-        public Task EnsureQueueAsync(string queueName, CancellationToken ct) =>
-            Refuse ? throw new TimeoutException("the broker did not confirm") : Task.CompletedTask;
-
-        public void ConfigureEndpoint(IReceiveEndpointConfigurator endpoint) { }
     }
 
     private static Task<HttpResponseMessage> Post(TenantClient tenant, string key, string body)

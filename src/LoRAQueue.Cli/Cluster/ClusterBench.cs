@@ -85,6 +85,7 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
     private int _warmupJobs, _warmupRefused;
     private IReadOnlyList<ReplayItem> _items = [];
     private HttpClient[] _http = [];
+    private int _maxSequences, _kvCacheMb;
     private NpgsqlDataSource? _database;
     private string[] _prompts = [];
 
@@ -105,6 +106,7 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
         long kvTarget = options.KvTokens ?? profile.Capacity?.KvTokens ?? 65536;
         int kvCacheMb = (int)Math.Max(1, (kvTarget * bytesPerToken + (1 << 20) - 1) >> 20);
         long kvTokens = ((long)kvCacheMb << 20) / (16 * bytesPerToken) * 16;
+        (_maxSequences, _kvCacheMb) = (maxSequences, kvCacheMb); // every worker started, now or after a fault, gets these
         var setup = new ClusterSetup(options.Workers, options.Gateways, options.Schedulers,
             options.RabbitMq.Hosts is { Length: > 0 } h ? h : $"{options.RabbitMq.Host}:{options.RabbitMq.Port}", profile.Name, options.Kernel,
             options.Policy, maxSequences, options.MaxBatchTokens, kvTokens, kvCacheMb, options.MaxAdapters, options.Peers,
@@ -386,9 +388,9 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
             {
                 ["LORAQUEUE__WORKER__ID"] = id,
                 ["LORAQUEUE__WORKER__KERNEL"] = options.Kernel,
-                ["LORAQUEUE__WORKER__MAXSEQUENCES"] = (options.MaxSequences ?? AcceleratorProfiles.Resolve(options.Profile).Capacity?.MaxBatch ?? 32).ToString(CultureInfo.InvariantCulture),
+                ["LORAQUEUE__WORKER__MAXSEQUENCES"] = _maxSequences.ToString(CultureInfo.InvariantCulture),
                 ["LORAQUEUE__WORKER__MAXBATCHTOKENS"] = options.MaxBatchTokens.ToString(CultureInfo.InvariantCulture),
-                ["LORAQUEUE__WORKER__KVCACHEMB"] = KvCacheMb().ToString(CultureInfo.InvariantCulture),
+                ["LORAQUEUE__WORKER__KVCACHEMB"] = _kvCacheMb.ToString(CultureInfo.InvariantCulture),
                 ["LORAQUEUE__WORKER__MAXRESIDENTADAPTERS"] = options.MaxAdapters.ToString(CultureInfo.InvariantCulture),
                 ["LORAQUEUE__WORKER__PEERS"] = options.Peers,
                 ["LORAQUEUE__POSTGRES__CONNECTIONSTRING"] = Pool(4),
@@ -406,14 +408,6 @@ internal sealed partial class ClusterBench(ClusterOptions options, TextWriter pr
     /// <summary>The connection string with a smaller pool: 36 processes at Npgsql's default of 100 each would pass Postgres's 300
     /// connections (a job's recorder or lookup then waits for a pooled connection instead).</summary>
     private string Pool(int size) => new NpgsqlConnectionStringBuilder(options.PostgresConnectionString) { MaxPoolSize = size }.ConnectionString;
-
-    private int KvCacheMb()
-    {
-        var model = ModelConfig.Load(options.ModelPath);
-        long bytesPerToken = (long)model.NumHiddenLayers * 2 * model.KeyValueDim * 4;
-        long kvTarget = options.KvTokens ?? AcceleratorProfiles.Resolve(options.Profile).Capacity?.KvTokens ?? 65536;
-        return (int)Math.Max(1, (kvTarget * bytesPerToken + (1 << 20) - 1) >> 20);
-    }
 
     private async Task<ClusterProcess> StartSchedulerAsync(CancellationToken ct)
     {
